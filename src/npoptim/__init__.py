@@ -1,0 +1,49 @@
+"""npoptim: the weight-update rules of neural-network training, in NumPy, done right.
+
+>>> import numpy as np
+>>> from npoptim import Adam
+>>> params = {"W": np.ones((2, 2)), "b": np.zeros(2)}
+>>> grads = {"W": np.full((2, 2), 0.5), "b": np.array([1.0, -1.0])}
+>>> opt = Adam(lr=1e-3)
+>>> opt.update(params, grads)   # in place; returns None
+>>> params["b"]
+array([-0.001,  0.001])
+"""
+
+from .checkpoint import load_checkpoint, save_checkpoint
+from .errors import CheckpointError, NonFiniteGradientError, StateDictError
+from .optimizers import (
+    OPTIMIZERS,
+    SGD,
+    AdaGrad,
+    Adam,
+    Momentum,
+    Nesterov,
+    Optimizer,
+    RMSprop,
+    create_optimizer,
+    get_optimizer,
+    optimizer_from_state_dict,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "SGD",
+    "Momentum",
+    "Nesterov",
+    "AdaGrad",
+    "RMSprop",
+    "Adam",
+    "Optimizer",
+    "OPTIMIZERS",
+    "get_optimizer",
+    "create_optimizer",
+    "optimizer_from_state_dict",
+    "save_checkpoint",
+    "load_checkpoint",
+    "NonFiniteGradientError",
+    "StateDictError",
+    "CheckpointError",
+    "__version__",
+]

@@ -1,0 +1,34 @@
+"""Exceptions raised by npoptim.
+
+Every error names the culprit (the argument, the key, the value) so that a
+user can fix the call without reading our source.
+"""
+
+from __future__ import annotations
+
+__all__ = ["NonFiniteGradientError", "CheckpointError", "StateDictError"]
+
+
+class NonFiniteGradientError(ValueError):
+    """A gradient holds NaN or inf; raised before anything is written.
+
+    Attributes
+    ----------
+    keys : list[str]
+        The parameter keys whose gradients are not finite.
+    step : int
+        The update that was refused (1-based: the step it would have been).
+    """
+
+    def __init__(self, message: str, *, keys: list[str], step: int) -> None:
+        super().__init__(message)
+        self.keys = keys
+        self.step = step
+
+
+class StateDictError(ValueError):
+    """A state dict does not fit the optimizer it is loaded into."""
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file cannot be read: missing, truncated, corrupted or foreign."""

@@ -1,0 +1,20 @@
+"""Optimizers: the shared mechanism, the update rules and their registry."""
+
+from .base import STATE_DICT_VERSION, Optimizer
+from .registry import OPTIMIZERS, create_optimizer, get_optimizer, optimizer_from_state_dict
+from .rules import SGD, AdaGrad, Adam, Momentum, Nesterov, RMSprop
+
+__all__ = [
+    "Optimizer",
+    "STATE_DICT_VERSION",
+    "SGD",
+    "Momentum",
+    "Nesterov",
+    "AdaGrad",
+    "RMSprop",
+    "Adam",
+    "OPTIMIZERS",
+    "get_optimizer",
+    "create_optimizer",
+    "optimizer_from_state_dict",
+]

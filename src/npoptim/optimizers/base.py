@@ -1,0 +1,381 @@
+"""The one mechanism every optimizer shares.
+
+An update rule is written once, for a single array (``Optimizer._rule``).
+:meth:`Optimizer.update` lifts it to a dict of parameters: it validates the
+whole call first -- keys, shapes, dtypes, writeability, finiteness, state --
+and only then writes, so an update that raises leaves every parameter and
+every state array exactly as it was.
+
+Conventions that hold for every rule
+------------------------------------
+* ``params`` maps ``str`` to a writeable floating (or complex) ``np.ndarray``
+  that is changed in place; ``grads`` has exactly the same keys.  A ``None``
+  gradient means "no gradient this step": that parameter and its state are
+  left untouched (as ``torch.optim`` does for a parameter whose ``.grad`` is
+  ``None``).
+* State arrays have the parameter's shape and dtype.  A gradient of another
+  floating dtype is cast to the parameter's dtype before anything is computed.
+  float16 parameters are computed in float32 and rounded back to float16 when
+  stored (float16 arithmetic would lose even the update's first digits).
+* Complex parameters are treated as pairs of reals, the convention of
+  ``torch.optim`` (``torch.view_as_real``): every element-wise formula applies
+  to the real and imaginary parts separately.
+* L2 weight decay, where asked for, is added to the gradient before the rule:
+  :math:`g \\leftarrow g + \\lambda w` (``torch.optim``'s ``weight_decay``).
+* Each parameter keeps its own step count :math:`t` (it starts at 1 the first
+  time the parameter receives a gradient), as ``torch.optim`` does; it is what
+  bias corrections use.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..errors import NonFiniteGradientError, StateDictError
+
+__all__ = ["Optimizer", "STATE_DICT_VERSION"]
+
+#: Version of the :meth:`Optimizer.state_dict` format; bumped on any change.
+STATE_DICT_VERSION = 1
+
+_NONFINITE_POLICIES = ("raise", "skip")
+
+
+# --- hyperparameter checks -------------------------------------------------
+# Each returns the value as a Python float or raises ValueError/TypeError
+# naming the optimizer, the argument and the value.
+
+
+def _real(owner: str, name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{owner}: {name} must be a real number, got {value!r} ({type(value).__name__})")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{owner}: invalid {name}={value!r}: must be finite")
+    return value
+
+
+def nonnegative(owner: str, name: str, value: Any) -> float:
+    value = _real(owner, name, value)
+    if value < 0:
+        raise ValueError(f"{owner}: invalid {name}={value!r}: must be >= 0")
+    return value
+
+
+def unit_interval(owner: str, name: str, value: Any) -> float:
+    """A rate in [0, 1): momentum, decay rates, betas."""
+    value = _real(owner, name, value)
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"{owner}: invalid {name}={value!r}: must be in [0, 1)")
+    return value
+
+
+def _check_policy(owner: str, name: str, value: Any) -> str:
+    if value not in _NONFINITE_POLICIES:
+        raise ValueError(f"{owner}: invalid {name}={value!r}: must be one of {_NONFINITE_POLICIES}")
+    return value
+
+
+# --- the shared mechanism ----------------------------------------------------
+
+
+class Optimizer:
+    """Base class: subclasses declare ``slots`` and ``checks`` and write ``_rule``.
+
+    Parameters common to every optimizer
+    ------------------------------------
+    weight_decay : float
+        L2 coefficient :math:`\\lambda`: :math:`g \\leftarrow g + \\lambda w`.
+    on_nonfinite : {"raise", "skip"}
+        What a NaN or inf in any gradient does.  ``"raise"`` (default) raises
+        :class:`~npoptim.errors.NonFiniteGradientError` (a ``ValueError``)
+        naming the keys and the step, writing nothing.  ``"skip"`` skips the
+        whole step -- no parameter, no state, no step count changes -- and
+        counts it in :attr:`skipped_steps`.
+    """
+
+    #: Names of the per-parameter state arrays, in the order the rule uses them.
+    slots: ClassVar[tuple[str, ...]] = ()
+    #: Hyperparameter name -> check; the constructor's keyword arguments.
+    checks: ClassVar[dict[str, Any]] = {}
+
+    _common_checks: ClassVar[dict[str, Any]] = {
+        "weight_decay": nonnegative,
+        "on_nonfinite": _check_policy,
+    }
+
+    def __init__(self, **hyperparameters: Any) -> None:
+        # Only called by subclasses' explicit keyword-only constructors, which
+        # reject unknown keywords themselves; this check guards subclasses.
+        known = self._all_checks()
+        unknown = sorted(set(hyperparameters) - set(known))
+        if unknown:
+            raise TypeError(f"{type(self).__name__}: unknown argument(s) {unknown}")
+        missing = sorted(set(known) - set(hyperparameters))
+        if missing:
+            raise TypeError(f"{type(self).__name__}: missing argument(s) {missing}")
+        object.__setattr__(self, "_hyper", {})
+        for name, value in hyperparameters.items():
+            setattr(self, name, value)
+        #: Per-key state: ``{key: {"step": int, slot: ndarray, ...}}``.
+        self.state: dict[str, dict[str, Any]] = {}
+        #: Number of ``update`` calls that changed something.
+        self.step_count = 0
+        #: Number of ``update`` calls skipped for non-finite gradients.
+        self.skipped_steps = 0
+
+    @classmethod
+    def _all_checks(cls) -> dict[str, Any]:
+        return {**cls.checks, **cls._common_checks}
+
+    # Hyperparameters are validated whenever they are set, also after
+    # construction (``opt.lr = 0.1`` for a hand-made decay).
+    def __setattr__(self, name: str, value: Any) -> None:
+        check = self._all_checks().get(name)
+        if check is not None:
+            value = check(type(self).__name__, name, value)
+            self._hyper[name] = value
+        object.__setattr__(self, name, value)
+
+    @property
+    def hyperparameters(self) -> dict[str, Any]:
+        """The constructor's arguments, as currently set (a copy)."""
+        return dict(self._hyper)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self._hyper.items())
+        return f"{type(self).__name__}({args})"
+
+    # --- the rule ------------------------------------------------------------
+
+    def _rule(self, p: np.ndarray, g: np.ndarray, s: dict[str, np.ndarray], t: int) -> None:
+        """Update one array in place.
+
+        ``p`` the parameter, ``g`` its gradient (weight decay already added),
+        ``s`` its state arrays by slot name, all of one real floating dtype and
+        one shape; ``t`` the parameter's step number, starting at 1.
+        """
+        raise NotImplementedError
+
+    def _init_state(self, p: np.ndarray) -> dict[str, np.ndarray]:
+        """Fresh state for a parameter: zeros in every slot (override to change)."""
+        return {slot: np.zeros(p.shape, dtype=p.dtype) for slot in self.slots}
+
+    # --- update --------------------------------------------------------------
+
+    def update(self, params: Mapping[str, np.ndarray], grads: Mapping[str, np.ndarray | None]) -> None:
+        """Apply one step to every parameter that has a gradient, in place.
+
+        Everything is validated before anything is written: if this raises,
+        no parameter and no state array has changed.
+        """
+        work = self._prepare(params, grads)
+        bad = [key for key, _, g, _ in work if not np.isfinite(g).all()]
+        if bad:
+            if self.on_nonfinite == "skip":
+                self.skipped_steps += 1
+                return
+            step = self.step_count + 1
+            raise NonFiniteGradientError(
+                f"{type(self).__name__}: non-finite gradient (NaN or inf) for key(s) {bad} "
+                f"at step {step}; nothing was updated",
+                keys=bad,
+                step=step,
+            )
+        for key, p, g, state in work:
+            if state is None:
+                state = self.state[key] = {"step": 0, **self._init_state(p)}
+            state["step"] += 1
+            self._apply(p, g, state)
+        if work:
+            self.step_count += 1
+
+    def _apply(self, p: np.ndarray, g: np.ndarray, state: dict[str, Any]) -> None:
+        slots = {slot: state[slot] for slot in self.slots}
+        if self.weight_decay:
+            g = g + self.weight_decay * p
+        if np.iscomplexobj(p):
+            p, g = _as_real(p), _as_real(g)
+            slots = {k: _as_real(v) for k, v in slots.items()}
+        if p.dtype == np.float16:  # compute in float32, store rounded to float16
+            p32, s32 = p.astype(np.float32), {k: v.astype(np.float32) for k, v in slots.items()}
+            self._rule(p32, g.astype(np.float32), s32, state["step"])
+            p[...] = p32
+            for k, v in s32.items():
+                slots[k][...] = v
+        else:
+            self._rule(p, g, slots, state["step"])
+
+    def _prepare(self, params: Mapping[str, Any], grads: Mapping[str, Any]) -> list[tuple[str, np.ndarray, np.ndarray, Any]]:
+        """Validate a whole call; return ``(key, param, grad, state or None)`` for keys with a gradient."""
+        name = type(self).__name__
+        for arg, value in (("params", params), ("grads", grads)):
+            if not isinstance(value, Mapping):
+                raise TypeError(f"{name}.update: {arg} must be a mapping of str to np.ndarray, got {type(value).__name__}")
+        missing = [k for k in params if k not in grads]
+        extra = [k for k in grads if k not in params]
+        if missing or extra:
+            raise KeyError(
+                f"{name}.update: params and grads must have the same keys; "
+                f"missing from grads: {missing}, not in params: {extra}"
+            )
+        work = []
+        seen: dict[int, str] = {}
+        for key, p in params.items():
+            if not isinstance(key, str):
+                raise TypeError(f"{name}.update: keys must be str, got {key!r}")
+            _check_param(name, key, p)
+            if id(p) in seen:
+                raise ValueError(f"{name}.update: params[{key!r}] is the same array as params[{seen[id(p)]!r}]")
+            seen[id(p)] = key
+            g = grads[key]
+            if g is None:
+                continue
+            g = _check_grad(name, key, p, g)
+            state = self.state.get(key)
+            if state is not None:
+                ref = state[self.slots[0]] if self.slots else None
+                if ref is not None and (ref.shape != p.shape or ref.dtype != p.dtype):
+                    raise ValueError(
+                        f"{name}.update: params[{key!r}] is {p.dtype}{list(p.shape)} but its optimizer state "
+                        f"was made for {ref.dtype}{list(ref.shape)}; the array changed since its state was created"
+                    )
+            work.append((key, p, g, state))
+        return work
+
+    # --- state dict ------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """Plain data describing the optimizer (arrays are copies).
+
+        Format (version :data:`STATE_DICT_VERSION`)::
+
+            {"optimizer": "Adam",             # class name
+             "version": 1,
+             "hyperparameters": {"lr": 0.001, ...},   # the constructor's arguments
+             "step_count": int, "skipped_steps": int,
+             "state": {key: {"step": int, "m": ndarray, "v": ndarray}}}
+
+        Slot names per optimizer are its ``slots`` attribute.
+        """
+        return {
+            "optimizer": type(self).__name__,
+            "version": STATE_DICT_VERSION,
+            "hyperparameters": self.hyperparameters,
+            "step_count": self.step_count,
+            "skipped_steps": self.skipped_steps,
+            "state": {
+                key: {"step": s["step"], **{slot: s[slot].copy() for slot in self.slots}}
+                for key, s in self.state.items()
+            },
+        }
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Replace this optimizer's hyperparameters and state by copies of ``state_dict``'s.
+
+        Everything is checked first (optimizer, version, hyperparameters,
+        counters, per-key slots, shapes, dtypes); on error nothing changes.
+        """
+        name = type(self).__name__
+        if not isinstance(state_dict, Mapping):
+            raise StateDictError(f"{name}.load_state_dict: expected a mapping, got {type(state_dict).__name__}")
+        expected = {"optimizer", "version", "hyperparameters", "step_count", "skipped_steps", "state"}
+        if set(state_dict) != expected:
+            raise StateDictError(
+                f"{name}.load_state_dict: keys {sorted(state_dict)} do not match the format's {sorted(expected)}"
+            )
+        if state_dict["optimizer"] != name:
+            raise StateDictError(f"{name}.load_state_dict: state dict is for optimizer {state_dict['optimizer']!r}, not {name!r}")
+        if state_dict["version"] != STATE_DICT_VERSION:
+            raise StateDictError(
+                f"{name}.load_state_dict: format version {state_dict['version']!r} is not supported "
+                f"(this npoptim reads version {STATE_DICT_VERSION})"
+            )
+        hyper = state_dict["hyperparameters"]
+        known = self._all_checks()
+        if not isinstance(hyper, Mapping) or set(hyper) != set(known):
+            got = sorted(hyper) if isinstance(hyper, Mapping) else hyper
+            raise StateDictError(f"{name}.load_state_dict: hyperparameters {got} do not match {sorted(known)}")
+        try:
+            checked = {k: known[k](name, k, v) for k, v in hyper.items()}
+        except (TypeError, ValueError) as exc:
+            raise StateDictError(f"{name}.load_state_dict: bad hyperparameter: {exc}") from None
+        counters = {k: _count(name, k, state_dict[k]) for k in ("step_count", "skipped_steps")}
+        if not isinstance(state_dict["state"], Mapping):
+            raise StateDictError(f"{name}.load_state_dict: 'state' must be a mapping of key to slots")
+        state = {key: self._check_state_entry(key, entry) for key, entry in state_dict["state"].items()}
+        # all checked: now commit
+        for k, v in checked.items():
+            setattr(self, k, v)
+        self.step_count, self.skipped_steps = counters["step_count"], counters["skipped_steps"]
+        self.state = state
+
+    def _check_state_entry(self, key: Any, entry: Any) -> dict[str, Any]:
+        name = type(self).__name__
+        if not isinstance(key, str):
+            raise StateDictError(f"{name}.load_state_dict: state keys must be str, got {key!r}")
+        expected = {"step", *self.slots}
+        if not isinstance(entry, Mapping) or set(entry) != expected:
+            got = sorted(entry) if isinstance(entry, Mapping) else type(entry).__name__
+            raise StateDictError(f"{name}.load_state_dict: state[{key!r}] has {got}, expected {sorted(expected)}")
+        out: dict[str, Any] = {"step": _count(name, f"state[{key!r}]['step']", entry["step"])}
+        ref = None
+        for slot in self.slots:
+            a = entry[slot]
+            where = f"state[{key!r}][{slot!r}]"
+            if not isinstance(a, np.ndarray) or a.dtype.kind not in "fc":
+                what = a.dtype if isinstance(a, np.ndarray) else type(a).__name__
+                raise StateDictError(f"{name}.load_state_dict: {where} must be a floating np.ndarray, got {what}")
+            if ref is not None and (a.shape != ref.shape or a.dtype != ref.dtype):
+                raise StateDictError(
+                    f"{name}.load_state_dict: {where} is {a.dtype}{list(a.shape)} but "
+                    f"state[{key!r}][{self.slots[0]!r}] is {ref.dtype}{list(ref.shape)}"
+                )
+            ref = a
+            out[slot] = np.array(a, order="C", copy=True)
+        return out
+
+
+def _count(owner: str, name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise StateDictError(f"{owner}.load_state_dict: {name} must be a non-negative integer, got {value!r}")
+    return int(value)
+
+
+def _check_param(owner: str, key: str, p: Any) -> None:
+    where = f"{owner}.update: params[{key!r}]"
+    if not isinstance(p, np.ndarray):
+        raise TypeError(f"{where} must be a np.ndarray, got {type(p).__name__}")
+    if p.dtype.kind not in "fc":
+        raise TypeError(
+            f"{where} has dtype {p.dtype}; parameters must be floating (float16/32/64) or complex, "
+            "since an in-place update of an integer or bool array would silently truncate"
+        )
+    if not p.flags.writeable:
+        raise ValueError(f"{where} is not writeable; updates are made in place")
+    if p.dtype.kind == "c" and not p.flags.c_contiguous:
+        raise ValueError(f"{where} is a non-contiguous complex array; it must be C-contiguous to be viewed as pairs of reals")
+
+
+def _check_grad(owner: str, key: str, p: np.ndarray, g: Any) -> np.ndarray:
+    where = f"{owner}.update: grads[{key!r}]"
+    if not isinstance(g, np.ndarray):
+        raise TypeError(f"{where} must be a np.ndarray or None, got {type(g).__name__}")
+    if g.dtype.kind not in ("fc" if p.dtype.kind == "c" else "f"):
+        allowed = "floating or complex" if p.dtype.kind == "c" else "real floating"
+        raise TypeError(f"{where} has dtype {g.dtype}; a gradient for a {p.dtype} parameter must be {allowed}")
+    if g.shape != p.shape:
+        raise ValueError(f"{where} has shape {g.shape} but params[{key!r}] has shape {p.shape}")
+    if g.dtype != p.dtype:
+        g = g.astype(p.dtype)
+    return g
+
+
+def _as_real(a: np.ndarray) -> np.ndarray:
+    """View a C-contiguous complex array as interleaved reals (writes go through)."""
+    return np.ascontiguousarray(a).reshape(-1).view(a.real.dtype)
