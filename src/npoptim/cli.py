@@ -16,7 +16,11 @@ from collections.abc import Sequence
 __all__ = ["main", "COMMANDS", "CLIError"]
 
 #: sub-command -> module implementing it
-COMMANDS: dict[str, str] = {}
+COMMANDS: dict[str, str] = {
+    "compare": "npoptim.experiments.compare",
+    "trajectories": "npoptim.experiments.trajectories",
+    "train": "npoptim.experiments.training",
+}
 
 
 class CLIError(Exception):
