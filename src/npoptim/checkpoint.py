@@ -61,7 +61,9 @@ def save_checkpoint(
     keys = list(params)
     for i, key in enumerate(keys):
         if not isinstance(key, str) or not isinstance(params[key], np.ndarray):
-            raise TypeError(f"save_checkpoint: params must map str to np.ndarray; got {key!r}: {type(params[key]).__name__}")
+            raise TypeError(
+                f"save_checkpoint: params must map str to np.ndarray; got {key!r}: {type(params[key]).__name__}"
+            )
         arrays[f"p{i}"] = params[key]
     opt_meta = None
     if optimizer is not None:
@@ -72,7 +74,13 @@ def save_checkpoint(
             for slot, a in entry.items():
                 arrays[f"s{i}.{slot}"] = a
         opt_meta = sd
-    meta = {"format": _FORMAT, "version": CHECKPOINT_VERSION, "params": keys, "optimizer": opt_meta, "metadata": metadata}
+    meta = {
+        "format": _FORMAT,
+        "version": CHECKPOINT_VERSION,
+        "params": keys,
+        "optimizer": opt_meta,
+        "metadata": metadata,
+    }
     try:
         meta_text = json.dumps(meta, allow_nan=False)
     except (TypeError, ValueError) as exc:
@@ -129,7 +137,8 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
         raise CheckpointError(f"checkpoint {str(path)!r} is not an npoptim checkpoint")
     if meta.get("version") != CHECKPOINT_VERSION:
         raise CheckpointError(
-            f"checkpoint {str(path)!r} has format version {meta.get('version')!r}; this npoptim reads {CHECKPOINT_VERSION}"
+            f"checkpoint {str(path)!r} has format version {meta.get('version')!r}; "
+            f"this npoptim reads {CHECKPOINT_VERSION}"
         )
     try:
         params = {key: arrays.pop(f"p{i}") for i, key in enumerate(meta["params"])}

@@ -30,7 +30,9 @@ class CLIError(Exception):
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
-    parser = argparse.ArgumentParser(prog="npoptim", description="Neural-network optimizers in NumPy, verified and pictured.")
+    parser = argparse.ArgumentParser(
+        prog="npoptim", description="Neural-network optimizers in NumPy, verified and pictured."
+    )
     parser.add_argument("--version", action="version", version=f"npoptim {__version__}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks for errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
