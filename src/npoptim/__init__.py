@@ -11,7 +11,7 @@ array([-0.001,  0.001])
 """
 
 from .checkpoint import load_checkpoint, save_checkpoint
-from .errors import CheckpointError, NonFiniteGradientError, StateDictError
+from .errors import CheckpointError, KeyMismatchError, NonFiniteGradientError, StateDictError
 from .optimizers import (
     OPTIMIZERS,
     SGD,
@@ -43,6 +43,7 @@ __all__ = [
     "save_checkpoint",
     "load_checkpoint",
     "NonFiniteGradientError",
+    "KeyMismatchError",
     "StateDictError",
     "CheckpointError",
     "__version__",

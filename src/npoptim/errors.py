@@ -6,7 +6,7 @@ user can fix the call without reading our source.
 
 from __future__ import annotations
 
-__all__ = ["NonFiniteGradientError", "CheckpointError", "StateDictError"]
+__all__ = ["NonFiniteGradientError", "KeyMismatchError", "CheckpointError", "StateDictError"]
 
 
 class NonFiniteGradientError(ValueError):
@@ -24,6 +24,18 @@ class NonFiniteGradientError(ValueError):
         super().__init__(message)
         self.keys = keys
         self.step = step
+
+
+class KeyMismatchError(KeyError, ValueError):
+    """``params`` and ``grads`` do not have the same keys.
+
+    A ``KeyError`` (the lookup failed) and a ``ValueError`` (the call's
+    arguments do not fit together), with a readable message (a plain
+    ``KeyError`` would print its message in quotes).
+    """
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
 
 
 class StateDictError(ValueError):

@@ -36,7 +36,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..errors import NonFiniteGradientError, StateDictError
+from ..errors import KeyMismatchError, NonFiniteGradientError, StateDictError
 
 __all__ = ["Optimizer", "STATE_DICT_VERSION"]
 
@@ -224,7 +224,7 @@ class Optimizer:
         missing = [k for k in params if k not in grads]
         extra = [k for k in grads if k not in params]
         if missing or extra:
-            raise KeyError(
+            raise KeyMismatchError(
                 f"{name}.update: params and grads must have the same keys; "
                 f"missing from grads: {missing}, not in params: {extra}"
             )
