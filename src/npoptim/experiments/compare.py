@@ -1,11 +1,93 @@
-"""Placeholder for `npoptim compare` (being written)."""
+"""`npoptim compare`: the project's main job, both experiments with their defaults, one directory.
 
-HELP = "(compare: not implemented yet)"
+1. Trajectories (:func:`npoptim.experiments.trajectories.run_trajectories`,
+   defaults: the book's anisotropic bowl, 30 updates, the book's learning rates).
+2. Training (:func:`npoptim.experiments.training.run_training`, defaults: the
+   embedded digits, 4x100 network, batch 128, every registered optimizer at
+   lr 0.01, 3 seeds).
+
+Writes into ``--out`` (default ``results``): the PNG figures of both,
+``results.json`` (configuration, versions, seeds, every number of every table),
+``report.md`` (figures, tables, one paragraph of interpretation per experiment,
+written from the numbers), plus the trajectory experiment's own
+``trajectories.json``/``trajectories.md`` and the per-step training losses.
+The same command gives the same numbers (only ``timing`` differs).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+HELP = "the main job: trajectories + training comparison -> figures, results.json, report.md in one directory"
+
+DEFAULT_OUT = "results"
+
+__all__ = ["HELP", "add_arguments", "run", "run_compare", "DEFAULT_OUT"]
 
 
-def add_arguments(parser):
-    pass
+def run_compare(
+    out_dir: Path,
+    *,
+    seeds: int | None = None,
+    steps: int | None = None,
+    progress: bool = False,
+    command: str = "npoptim compare",
+) -> dict[str, Any]:
+    """Run both experiments into ``out_dir``; return the payload written to ``results.json``.
+
+    ``seeds`` and ``steps`` shrink (or grow) the training budget; ``None``
+    keeps the defaults of :mod:`npoptim.experiments.training`.
+    """
+    from ..data import load_digits
+    from . import report, training
+    from .trajectories import run_trajectories
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    traj = run_trajectories(out_dir, progress=False)
+    traj_seconds = time.perf_counter() - started
+    result = training.run_training(
+        load_digits(),
+        seeds=training.DEFAULT_SEEDS if seeds is None else seeds,
+        steps=training.DEFAULT_STEPS if steps is None else steps,
+        progress=progress,
+    )
+    training.write_training(out_dir, result)
+    total = time.perf_counter() - started
+    payload = {
+        "command": command,
+        "versions": training.versions(),
+        "trajectories": traj,
+        "training": result.results,
+        "timing": {"trajectories_seconds": round(traj_seconds, 2), "total_seconds": round(total, 2)},
+    }
+    training.write_json(out_dir / "results.json", payload)
+    (out_dir / "report.md").write_text(report.compare_report(payload), encoding="utf-8")
+    return payload
 
 
-def run(args):
-    raise NotImplementedError("npoptim compare is not implemented yet")
+def add_arguments(parser: Any) -> None:
+    from .training import DEFAULT_SEEDS, DEFAULT_STEPS, _positive_int
+
+    parser.add_argument("--out", default=DEFAULT_OUT, metavar="DIR", help=f"output directory (default ./{DEFAULT_OUT})")
+    parser.add_argument("--seeds", type=_positive_int, default=None,
+                        help=f"training seeds 0..N-1 (default {DEFAULT_SEEDS})")
+    parser.add_argument("--steps", type=_positive_int, default=None,
+                        help=f"training steps per run (default {DEFAULT_STEPS})")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run(args: Any) -> int:
+    from .training import show_progress
+
+    argv = ["npoptim compare", f"--out {args.out}"]
+    argv += [f"--seeds {args.seeds}"] if args.seeds is not None else []
+    argv += [f"--steps {args.steps}"] if args.steps is not None else []
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"--out {args.out!r} exists and is not a directory")
+    run_compare(out, seeds=args.seeds, steps=args.steps, progress=show_progress(args), command=" ".join(argv))
+    return 0

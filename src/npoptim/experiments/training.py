@@ -1,11 +1,488 @@
-"""Placeholder for `npoptim train` (being written)."""
+r"""`npoptim train`: the book's optimizer comparison on a real classification task.
 
-HELP = "(train: not implemented yet)"
+Protocol ("Deep Learning from Scratch", section 6.1.8, made fair and repeatable)
+---------------------------------------------------------------------------------
+* Network: :mod:`npoptim.nn`, inputs -> 4 hidden ReLU layers of 100 -> 10 classes,
+  softmax cross-entropy, He initialisation.
+* For every seed :math:`s`: ``np.random.SeedSequence(s).spawn(2)`` gives one
+  generator for the initial weights and one for the batch order.  Every
+  optimizer starts from a copy of *the same* initial weights and sees *the same*
+  mini-batches in the same order (each epoch a fresh permutation of the
+  training set, batches of 128 taken in turn, the last partial batch of an
+  epoch dropped).  So the only difference between two runs of one seed is the
+  update rule.
+* Learning rate: the book uses :math:`\eta = 0.01` for every optimizer; so do
+  we (:data:`DEFAULT_LR`), for every registered optimizer, including ones added
+  later.  ``--lr name=value`` overrides it.  This compares the rules at one
+  common, untuned step size; a per-optimizer tuned comparison would answer a
+  different question.
+* Recorded: the raw mini-batch loss at every step (with the parameters before
+  that step's update); its trailing moving average over
+  ``smooth_window`` steps (:func:`moving_average`); every ``eval_every``
+  steps, the held-out accuracy and loss; at the end, the loss on the whole
+  training set.  Steps to target: the first step count :math:`t` at which the
+  smoothed loss is at most ``target_loss``.
+* Summaries are mean and sample standard deviation (``ddof=1``) across seeds.
+* BLAS runs on one thread (``threadpoolctl``): the matrices are small, so
+  threads only add overhead, and the numbers then do not depend on the
+  machine's core count.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HELP = "train the book's 4x100 network on digits (or MNIST) with each optimizer and compare loss curves"
+
+__all__ = [
+    "HELP",
+    "add_arguments",
+    "run",
+    "DEFAULT_LR",
+    "DEFAULT_STEPS",
+    "default_lr",
+    "moving_average",
+    "batch_order",
+    "TrainingResult",
+    "run_training",
+    "write_training",
+    "load_dataset",
+]
+
+#: The book's learning rate for every optimizer in its MNIST comparison; also the fallback for new optimizers.
+DEFAULT_LR = 0.01
+#: Per-optimizer exceptions to :data:`DEFAULT_LR` (none: the book's protocol uses one rate for all).
+DEFAULT_LRS: dict[str, float] = {}
+DEFAULT_STEPS = 1000
+DEFAULT_BATCH_SIZE = 128
+DEFAULT_HIDDEN = (100, 100, 100, 100)
+DEFAULT_SEEDS = 3
+DEFAULT_TARGET_LOSS = 0.1
+DEFAULT_SMOOTH_WINDOW = 50
+FIGURE_NAME = "training_curves.png"
+LOSSES_NAME = "training_losses.npz"
 
 
-def add_arguments(parser):
-    pass
+def default_lr(name: str) -> float:
+    """The learning rate ``npoptim train`` uses for ``name`` unless told otherwise."""
+    return DEFAULT_LRS.get(name.lower(), DEFAULT_LR)
 
 
-def run(args):
-    raise NotImplementedError("npoptim train is not implemented yet")
+def moving_average(values: np.ndarray, window: int) -> np.ndarray:
+    r"""Trailing moving average: :math:`\bar\ell_t = \frac{1}{m}\sum_{i=t-m+1}^{t} \ell_i`, :math:`m = \min(w, t+1)`.
+
+    >>> moving_average(np.array([4.0, 2.0, 0.0, 2.0]), 2)
+    array([4., 3., 1., 1.])
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if window < 1:
+        raise ValueError(f"smoothing window must be >= 1, got {window}")
+    csum = np.concatenate([[0.0], np.cumsum(values)])
+    t = np.arange(1, len(values) + 1)
+    lo = np.maximum(t - window, 0)
+    return (csum[t] - csum[lo]) / (t - lo)
+
+
+def batch_order(n: int, batch_size: int, steps: int, rng: np.random.Generator) -> np.ndarray:
+    """Row indices of every mini-batch, shape ``(steps, batch_size)``: each epoch a permutation of ``range(n)``."""
+    if not 1 <= batch_size <= n:
+        raise ValueError(f"batch size must be in [1, {n}] (the training set size), got {batch_size}")
+    per_epoch = n // batch_size
+    epochs = -(-steps // per_epoch)
+    batches = [rng.permutation(n)[: per_epoch * batch_size].reshape(per_epoch, batch_size) for _ in range(epochs)]
+    return np.concatenate(batches)[:steps]
+
+
+def _fingerprint(params: Mapping[str, np.ndarray]) -> str:
+    h = hashlib.sha256()
+    for key in sorted(params):
+        h.update(key.encode())
+        h.update(np.ascontiguousarray(params[key]).tobytes())
+    return h.hexdigest()[:16]
+
+
+def _mean_std(values: Sequence[float | None]) -> tuple[float | None, float | None, int]:
+    """Mean, sample std (0 for one value) and count of the finite values; ``None`` if there are none."""
+    finite = np.array([v for v in values if v is not None and np.isfinite(v)], dtype=np.float64)
+    if finite.size == 0:
+        return None, None, 0
+    std = float(finite.std(ddof=1)) if finite.size > 1 else 0.0
+    return float(finite.mean()), std, int(finite.size)
+
+
+def _finite_or_none(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None
+
+
+@dataclass
+class TrainingResult:
+    """Everything one training comparison produced.
+
+    ``results`` is JSON-serialisable (configuration, table, per-run numbers,
+    held-out curves); the arrays hold the per-step curves by optimizer,
+    shape ``(n_seeds, steps)`` (NaN after a divergence).
+    """
+
+    results: dict[str, Any]
+    raw_loss: dict[str, np.ndarray] = field(default_factory=dict)
+    smoothed_loss: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def _resolve_optimizers(optimizers: Sequence[str] | None, lrs: Mapping[str, float] | None) -> dict[str, float]:
+    from ..optimizers import OPTIMIZERS, get_optimizer
+
+    names = list(OPTIMIZERS) if optimizers is None else [str(n).lower() for n in optimizers]
+    if not names:
+        raise ValueError("no optimizers given")
+    for name in names:
+        get_optimizer(name)  # raises "unknown optimizer 'x'; known: ..."
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ValueError(f"optimizer(s) listed twice: {', '.join(dupes)}")
+    lrs = {str(k).lower(): v for k, v in (lrs or {}).items()}
+    stray = sorted(set(lrs) - set(names))
+    if stray:
+        raise ValueError(f"learning rate given for {', '.join(stray)}, which is not among the optimizers {names}")
+    chosen = {}
+    for name in names:
+        lr = lrs.get(name, default_lr(name))
+        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not np.isfinite(lr) or lr <= 0:
+            raise ValueError(f"learning rate for {name} must be a finite number > 0, got {lr!r}")
+        chosen[name] = float(lr)
+    return chosen
+
+
+def run_training(
+    data: Any,
+    *,
+    optimizers: Sequence[str] | None = None,
+    lrs: Mapping[str, float] | None = None,
+    steps: int = DEFAULT_STEPS,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    hidden: Sequence[int] = DEFAULT_HIDDEN,
+    seeds: int | Sequence[int] = DEFAULT_SEEDS,
+    eval_every: int | None = None,
+    target_loss: float = DEFAULT_TARGET_LOSS,
+    smooth_window: int = DEFAULT_SMOOTH_WINDOW,
+    weight_decay_lambda: float = 0.0,
+    progress: bool = False,
+) -> TrainingResult:
+    """Train one network per (optimizer, seed) on ``data`` (a :class:`npoptim.data.Dataset`) under the protocol above.
+
+    ``optimizers`` are registry names (default: all registered); ``lrs`` maps
+    some of them to learning rates (default :func:`default_lr`); ``seeds`` is
+    a count (seeds ``0..n-1``) or explicit seeds; ``eval_every`` defaults to
+    ``steps // 20``.  ``progress`` shows a tqdm bar on stderr.
+    """
+    from threadpoolctl import threadpool_limits
+    from tqdm.auto import tqdm
+
+    from .. import nn
+    from ..errors import NonFiniteGradientError
+    from ..optimizers import create_optimizer
+
+    chosen = _resolve_optimizers(optimizers, lrs)
+    seed_list = list(range(seeds)) if isinstance(seeds, (int, np.integer)) else [int(s) for s in seeds]
+    if not seed_list or any(s < 0 for s in seed_list) or len(set(seed_list)) != len(seed_list):
+        raise ValueError(f"seeds must be a positive count or distinct non-negative integers, got {seeds!r}")
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+        raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    eval_every = max(1, steps // 20) if eval_every is None else eval_every
+    if eval_every < 1:
+        raise ValueError(f"eval_every must be >= 1, got {eval_every}")
+    if not (np.isfinite(target_loss) and target_loss > 0):
+        raise ValueError(f"target_loss must be a finite number > 0, got {target_loss!r}")
+    sizes = nn.layer_sizes(data.n_features, list(hidden), data.n_classes)
+    eval_steps = sorted({*range(0, steps + 1, eval_every), steps})
+    eval_set = set(eval_steps)
+    x_tr, y_tr, x_ho, y_ho = data.x_train, data.y_train, data.x_held_out, data.y_held_out
+    lam = weight_decay_lambda
+
+    runs: dict[str, dict[str, Any]] = {name: {} for name in chosen}
+    raw = {name: np.full((len(seed_list), steps), np.nan) for name in chosen}
+    curves = {name: {"held_out_accuracy": [], "held_out_loss": []} for name in chosen}
+    bar = tqdm(total=len(chosen) * len(seed_list) * steps, disable=not progress, unit="step", file=sys.stderr,
+               desc="training", mininterval=0.5)
+    started = time.perf_counter()
+    # A run that diverges overflows on the way; it is detected and reported, so numpy's warnings are silenced.
+    with threadpool_limits(limits=1, user_api="blas"), bar, np.errstate(over="ignore", invalid="ignore"):
+        for k, seed in enumerate(seed_list):
+            init_rng, batch_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
+            initial = nn.init_params(sizes, rng=init_rng, dtype=x_tr.dtype.type)
+            order = batch_order(len(y_tr), batch_size, steps, batch_rng)
+            for name, lr in chosen.items():
+                bar.set_postfix_str(f"{name} seed {seed}", refresh=False)
+                params = {key: value.copy() for key, value in initial.items()}
+                opt = create_optimizer(name, lr=lr)
+                acc_curve, loss_curve = [], []
+                diverged = None
+                for t in range(steps + 1):
+                    if t in eval_set:
+                        acc_curve.append(nn.accuracy(params, x_ho, y_ho))
+                        loss_curve.append(_finite_or_none(nn.loss(params, x_ho, y_ho, weight_decay_lambda=lam)))
+                    if t == steps or diverged is not None:
+                        break
+                    idx = order[t]
+                    value, grads = nn.loss_and_grads(params, x_tr[idx], y_tr[idx], weight_decay_lambda=lam)
+                    if not np.isfinite(value):
+                        diverged = t
+                        break
+                    raw[name][k, t] = value
+                    try:
+                        opt.update(params, grads)
+                    except NonFiniteGradientError:
+                        diverged = t
+                    bar.update(1)
+                if diverged is not None:
+                    bar.update(steps - diverged)
+                    acc_curve += [None] * (len(eval_steps) - len(acc_curve))
+                    loss_curve += [None] * (len(eval_steps) - len(loss_curve))
+                smooth = moving_average(raw[name][k], smooth_window)
+                reached = np.flatnonzero(smooth <= target_loss)
+                final_loss = nn.loss(params, x_tr, y_tr, weight_decay_lambda=lam) if diverged is None else np.nan
+                runs[name][str(seed)] = {
+                    "initial_params_sha256": _fingerprint(initial),
+                    "final_train_loss": _finite_or_none(final_loss),
+                    "final_smoothed_loss": _finite_or_none(smooth[-1]),
+                    "held_out_accuracy": acc_curve[-1],
+                    "held_out_loss": loss_curve[-1],
+                    "steps_to_target": int(reached[0]) if reached.size else None,
+                    "diverged_at_step": diverged,
+                }
+                curves[name]["held_out_accuracy"].append(acc_curve)
+                curves[name]["held_out_loss"].append(loss_curve)
+    elapsed = time.perf_counter() - started
+
+    table = []
+    for name, lr in chosen.items():
+        per_seed = list(runs[name].values())
+        row: dict[str, Any] = {"optimizer": name, "lr": lr}
+        for key in ("final_train_loss", "held_out_accuracy", "steps_to_target"):
+            mean, std, count = _mean_std([r[key] for r in per_seed])
+            row[key] = {"mean": mean, "std": std, "n": count}
+        row["diverged"] = sum(r["diverged_at_step"] is not None for r in per_seed)
+        table.append(row)
+
+    results = {
+        "experiment": "training",
+        "config": {
+            "data": data.summary(),
+            "optimizers": list(chosen),
+            "lrs": chosen,
+            "lr_policy": f"{DEFAULT_LR} for every optimizer unless overridden (the book's MNIST comparison)",
+            "steps": int(steps),
+            "batch_size": int(batch_size),
+            "hidden": [int(h) for h in hidden],
+            "layer_sizes": sizes,
+            "init": "He normal, N(0, 2/fan_in), zero biases",
+            "dtype": str(x_tr.dtype),
+            "weight_decay_lambda": float(lam),
+            "seeds": seed_list,
+            "seeding": "SeedSequence(seed).spawn(2): initial weights, batch order; shared by all optimizers",
+            "batch_order": "each epoch a permutation of the training set; last partial batch dropped",
+            "eval_every": int(eval_every),
+            "smoothing": f"trailing moving average over {smooth_window} steps",
+            "smooth_window": int(smooth_window),
+            "target_loss": float(target_loss),
+            "steps_to_target": "first step count at which the smoothed mini-batch loss <= target_loss",
+            "std": "sample standard deviation across seeds (ddof=1)",
+        },
+        "table": table,
+        "runs": runs,
+        "curves": {"eval_steps": eval_steps, **curves},
+        "timing": {"training_seconds": round(elapsed, 2)},
+    }
+    smoothed = {name: np.stack([moving_average(r, smooth_window) for r in raw[name]]) for name in chosen}
+    return TrainingResult(results=results, raw_loss=raw, smoothed_loss=smoothed)
+
+
+# --- outputs -------------------------------------------------------------------
+
+
+def versions() -> dict[str, str]:
+    """Versions of what produced the numbers (for results.json)."""
+    import matplotlib
+    import sklearn
+
+    from .. import __version__
+
+    return {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "scikit-learn": sklearn.__version__,
+        "matplotlib": matplotlib.__version__,
+        "npoptim": __version__,
+        "platform": platform.platform(),
+    }
+
+
+def _plot(result: TrainingResult, path: Path) -> None:
+    from ..plotting import save_figure, training_curves_figure
+
+    save_figure(training_curves_figure(result.results, result.raw_loss, result.smoothed_loss), path)
+
+
+def write_training(out_dir: Path, result: TrainingResult) -> dict[str, str]:
+    """Write the training figure and the per-step losses into ``out_dir``; return ``{name: file}``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _plot(result, out_dir / FIGURE_NAME)
+    np.savez_compressed(
+        out_dir / LOSSES_NAME,
+        **{f"raw_{name}": arr for name, arr in result.raw_loss.items()},
+        **{f"smoothed_{name}": arr for name, arr in result.smoothed_loss.items()},
+    )
+    files = {"training_curves": FIGURE_NAME, "losses": LOSSES_NAME}
+    result.results["files"] = files
+    return files
+
+
+def write_json(path: Path, payload: Mapping[str, Any]) -> None:
+    """``payload`` as indented JSON (strict: NaN is refused, we store None instead)."""
+    path.write_text(json.dumps(payload, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+
+
+# --- data and CLI ------------------------------------------------------------------
+
+MNIST_ENV = "NPOPTIM_MNIST_DIR"
+
+
+def load_dataset(data: str | None, mnist_dir: str | None) -> Any:
+    """The data set the CLI names: ``digits`` (default) or ``mnist`` from ``mnist_dir`` / ``$NPOPTIM_MNIST_DIR``."""
+    import os
+
+    from .. import data as datasets
+
+    if data is None:
+        data = "mnist" if mnist_dir else "digits"
+    if data == "digits":
+        if mnist_dir:
+            raise ValueError("--mnist-dir was given with --data digits; use --data mnist to train on MNIST")
+        return datasets.load_digits()
+    if data == "mnist":
+        directory = mnist_dir or os.environ.get(MNIST_ENV)
+        if not directory:
+            raise ValueError(f"--data mnist needs --mnist-dir DIR (or the environment variable {MNIST_ENV})")
+        return datasets.load_mnist(directory)
+    raise ValueError(f"unknown data set {data!r}; choose digits or mnist")
+
+
+def _positive_int(text: str) -> int:
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _hidden(text: str) -> tuple[int, ...]:
+    import argparse
+
+    try:
+        sizes = tuple(int(s) for s in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers") from None
+    if not sizes or any(s < 1 for s in sizes):
+        raise argparse.ArgumentTypeError(f"hidden layer sizes must be >= 1, got {text!r}")
+    return sizes
+
+
+def parse_lrs(items: Sequence[str] | None) -> dict[str, float]:
+    """``["adam=0.001", "sgd=0.1"]`` -> ``{"adam": 0.001, "sgd": 0.1}``; bad items raise ValueError naming them."""
+    lrs: dict[str, float] = {}
+    for item in split_names(items) or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise ValueError(f"--lr {item!r}: expected NAME=VALUE, e.g. adam=0.001")
+        try:
+            lr = float(value)
+        except ValueError:
+            raise ValueError(f"--lr {item!r}: {value!r} is not a number") from None
+        if not np.isfinite(lr) or lr <= 0:
+            raise ValueError(f"--lr {item!r}: the learning rate must be a finite number > 0")
+        lrs[name.lower()] = lr
+    return lrs
+
+
+def split_names(items: Sequence[str] | None) -> list[str] | None:
+    """``["sgd,adam", "momentum"]`` -> ``["sgd", "adam", "momentum"]`` (None stays None)."""
+    if items is None:
+        return None
+    return [name for item in items for name in item.split(",") if name]
+
+
+def show_progress(args: Any) -> bool:
+    """A progress bar only on a terminal and without ``--quiet``."""
+    return not getattr(args, "quiet", False) and sys.stderr.isatty()
+
+
+def add_arguments(parser: Any) -> None:
+    parser.add_argument("--data", choices=("digits", "mnist"), default=None,
+                        help="digits (scikit-learn's 8x8 digits, embedded; default) or mnist (IDX files)")
+    parser.add_argument("--mnist-dir", metavar="DIR", default=None,
+                        help=f"directory of MNIST IDX files, gzip or raw (default: ${MNIST_ENV})")
+    parser.add_argument("--optimizers", nargs="+", action="extend", metavar="NAME", default=None,
+                        help="optimizers to compare, space- or comma-separated (default: all registered)")
+    parser.add_argument("--lr", nargs="+", action="extend", metavar="NAME=VALUE", default=None,
+                        help=f"learning rate per optimizer (default {DEFAULT_LR} for all, as in the book)")
+    parser.add_argument("--steps", type=_positive_int, default=DEFAULT_STEPS,
+                        help=f"updates per run (default {DEFAULT_STEPS})")
+    parser.add_argument("--batch-size", type=_positive_int, default=DEFAULT_BATCH_SIZE,
+                        help=f"mini-batch size (default {DEFAULT_BATCH_SIZE})")
+    parser.add_argument("--hidden", type=_hidden, default=DEFAULT_HIDDEN, metavar="N,N,...",
+                        help="hidden layer sizes (default 100,100,100,100)")
+    parser.add_argument("--seeds", type=_positive_int, default=DEFAULT_SEEDS,
+                        help=f"number of seeds, 0..N-1 (default {DEFAULT_SEEDS})")
+    parser.add_argument("--eval-every", type=_positive_int, default=None,
+                        help="steps between held-out evaluations (default steps/20)")
+    parser.add_argument("--target-loss", type=float, default=DEFAULT_TARGET_LOSS,
+                        help=f"smoothed training loss for 'steps to target' (default {DEFAULT_TARGET_LOSS})")
+    parser.add_argument("--weight-decay", type=float, default=0.0, metavar="LAMBDA",
+                        help="L2 penalty lambda/2 * sum W^2 in the loss (default 0)")
+    parser.add_argument("--out", default="train_results", metavar="DIR",
+                        help="output directory (default ./train_results)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run(args: Any) -> int:
+    from . import report
+
+    if args.weight_decay < 0 or not np.isfinite(args.weight_decay):
+        raise ValueError(f"--weight-decay must be a finite number >= 0, got {args.weight_decay}")
+    lrs = parse_lrs(args.lr)
+    names = split_names(args.optimizers)
+    _resolve_optimizers(names, lrs)  # check names and rates before loading data
+    data = load_dataset(args.data, args.mnist_dir)
+    out = Path(args.out)
+    result = run_training(
+        data,
+        optimizers=names,
+        lrs=lrs,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        hidden=args.hidden,
+        seeds=args.seeds,
+        eval_every=args.eval_every,
+        target_loss=args.target_loss,
+        weight_decay_lambda=args.weight_decay,
+        progress=show_progress(args),
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    write_training(out, result)
+    payload = {"command": "npoptim train", "versions": versions(), "training": result.results}
+    write_json(out / "results.json", payload)
+    (out / "report.md").write_text(report.training_report(payload), encoding="utf-8")
+    return 0
