@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "compare": "npoptim.experiments.compare",
     "trajectories": "npoptim.experiments.trajectories",
     "train": "npoptim.experiments.training",
+    "sweep": "npoptim.experiments.sweep",
     "schedule": "npoptim.experiments.schedule",
 }
 

@@ -1,0 +1,181 @@
+r"""Search spaces: which hyperparameters a sweep tunes, per optimizer, and how.
+
+One table, :data:`TUNED`, says which hyperparameters besides the learning rate
+are tuned for an optimizer of the registry :data:`npoptim.OPTIMIZERS`.  An
+optimizer that is not in the table (one added to the registry later) is tuned
+on the learning rate only -- the documented fallback -- and keeps its
+constructor's defaults for everything else.
+
+Distributions
+-------------
+* ``lr`` for every optimizer: log-uniform on ``[lr_low, lr_high]``,
+  :math:`\log \eta \sim \mathcal{U}(\log \eta_{lo}, \log \eta_{hi})`
+  (Bergstra & Bengio, 2012, "Random search for hyper-parameter optimization").
+* Rates close to one (momentum, decay rates, betas) are drawn log-uniformly in
+  :math:`1 - \beta`, so that 0.9, 0.99 and 0.999 are equally likely decades
+  (the parameterisation of Schmidt, Schneider & Hennig, 2021, "Descending
+  through a Crowded Valley", table 3).
+
+Grid search
+-----------
+The grid of an optimizer is the Cartesian product of ``n_lr`` log-spaced
+learning rates and each tuned dimension's fixed ``grid`` values below.  For
+equal budgets every optimizer must get the same number of configurations, so
+``budget`` must be a multiple of every optimizer's product of non-lr grid sizes
+(4 for the default table); ``n_lr = budget / product``.  Random search gives
+every optimizer exactly ``budget`` configurations, whatever its dimensions.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..optimizers import OPTIMIZERS, get_optimizer
+
+__all__ = [
+    "Dimension",
+    "TUNED",
+    "SEARCH_METHODS",
+    "SPACES",
+    "tuned_dimensions",
+    "sample_configs",
+    "grid_multiple",
+    "default_hyperparameters",
+]
+
+SEARCH_METHODS = ("random", "grid")
+#: "full": lr plus the table's dimensions; "lr": the learning rate only, for every optimizer.
+SPACES = ("full", "lr")
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """One tuned hyperparameter other than the learning rate.
+
+    ``one_minus=True``: the value is :math:`1 - u` with :math:`u` log-uniform
+    on ``[low, high]`` (``low``, ``high`` bound :math:`1-\\beta`).
+    ``grid``: the values a grid search uses (the values themselves, not
+    :math:`1-\\beta`).
+    """
+
+    name: str
+    low: float
+    high: float
+    grid: tuple[float, ...]
+    one_minus: bool = True
+
+    def sample(self, rng: np.random.Generator) -> float:
+        u = math.exp(rng.uniform(math.log(self.low), math.log(self.high)))
+        return 1.0 - u if self.one_minus else u
+
+
+_MOMENTUM = Dimension("momentum", 1e-3, 0.5, (0.9, 0.99))
+
+#: optimizer name -> the hyperparameters tuned besides ``lr``.
+#: Names not listed here (and every optimizer under ``space="lr"``) tune ``lr`` only.
+TUNED: dict[str, tuple[Dimension, ...]] = {
+    "sgd": (),
+    "momentum": (_MOMENTUM,),
+    "nesterov": (_MOMENTUM,),
+    "adagrad": (),
+    "rmsprop": (Dimension("decay_rate", 1e-3, 0.5, (0.9, 0.99)),),
+    "adam": (Dimension("beta1", 1e-2, 0.5, (0.5, 0.9)), Dimension("beta2", 1e-4, 1e-1, (0.99, 0.999))),
+}
+
+
+def _check_optimizer(name: str) -> str:
+    cls = get_optimizer(name)  # raises ValueError naming the known ones
+    key = cls.__name__.lower()
+    if key not in OPTIMIZERS:
+        raise ValueError(f"optimizer {name!r} is not in npoptim.OPTIMIZERS")
+    return key
+
+
+def tuned_dimensions(optimizer: str, space: str = "full") -> tuple[Dimension, ...]:
+    """The non-lr dimensions tuned for ``optimizer`` (``()`` for the lr-only fallback)."""
+    if space not in SPACES:
+        raise ValueError(f"invalid space={space!r}: must be one of {SPACES}")
+    name = _check_optimizer(optimizer)
+    if space == "lr":
+        return ()
+    dims = TUNED.get(name, ())
+    accepted = set(inspect.signature(OPTIMIZERS[name]).parameters)
+    for d in dims:
+        if d.name not in accepted:
+            raise ValueError(f"search-space table: optimizer {name!r} has no hyperparameter {d.name!r}")
+    return dims
+
+
+def default_hyperparameters(optimizer: str) -> dict[str, Any]:
+    """The constructor's defaults, as a plain dict (what an untuned run uses)."""
+    return get_optimizer(optimizer)().hyperparameters
+
+
+def grid_multiple(optimizers: list[str], space: str = "full") -> int:
+    """The budgets a grid search accepts are the multiples of this number."""
+    m = 1
+    for name in optimizers:
+        m = math.lcm(m, math.prod(len(d.grid) for d in tuned_dimensions(name, space)))
+    return m
+
+
+def _check_range(lr_range: tuple[float, float]) -> tuple[float, float]:
+    lo, hi = (float(v) for v in lr_range)
+    if not (math.isfinite(lo) and math.isfinite(hi) and 0 < lo < hi):
+        raise ValueError(f"invalid lr range {lr_range!r}: need 0 < low < high, both finite")
+    return lo, hi
+
+
+def sample_configs(
+    optimizer: str,
+    budget: int,
+    *,
+    method: str,
+    lr_range: tuple[float, float],
+    rng: np.random.Generator | None = None,
+    space: str = "full",
+    grid_budget_multiple: int | None = None,
+) -> list[dict[str, float]]:
+    """``budget`` hyperparameter settings for ``optimizer`` (only the tuned ones; the rest stay default).
+
+    ``method="random"`` draws from the distributions above with ``rng`` (a
+    ``np.random.Generator``, required); ``"grid"`` is deterministic and needs
+    ``budget`` to be a multiple of the product of the non-lr grid sizes.
+    Values are rounded to 12 significant digits so that a configuration's
+    JSON, and thus its key in the store, is the same on every platform.
+    """
+    if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
+        raise ValueError(f"invalid budget={budget!r}: must be a positive integer (configurations per optimizer)")
+    if method not in SEARCH_METHODS:
+        raise ValueError(f"invalid search method={method!r}: must be one of {SEARCH_METHODS}")
+    lo, hi = _check_range(lr_range)
+    dims = tuned_dimensions(optimizer, space)
+    out: list[dict[str, float]] = []
+    if method == "random":
+        if not isinstance(rng, np.random.Generator):
+            raise TypeError(f"random search needs rng: a np.random.Generator, got {type(rng).__name__}")
+        for _ in range(budget):
+            cfg = {"lr": math.exp(rng.uniform(math.log(lo), math.log(hi)))}
+            for d in dims:
+                cfg[d.name] = d.sample(rng)
+            out.append(cfg)
+    else:
+        per = math.prod(len(d.grid) for d in dims)
+        if budget % per:
+            hint = f"; a multiple of {grid_budget_multiple} fits every optimizer" if grid_budget_multiple else ""
+            raise ValueError(
+                f"grid search: budget={budget} is not a multiple of {per}, the number of non-lr grid points "
+                f"of {optimizer!r} ({', '.join(d.name for d in dims)}){hint}"
+            )
+        n_lr = budget // per
+        lrs = [math.sqrt(lo * hi)] if n_lr == 1 else list(np.geomspace(lo, hi, n_lr))
+        combos: list[dict[str, float]] = [{}]
+        for d in dims:
+            combos = [{**c, d.name: v} for c in combos for v in d.grid]
+        out = [{"lr": float(lr), **c} for lr in lrs for c in combos]
+    return [{k: float(f"{v:.12g}") for k, v in cfg.items()} for cfg in out]

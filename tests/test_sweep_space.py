@@ -1,0 +1,98 @@
+"""Search spaces: every registry entry gets one, random draws are log-uniform and seeded, budgets are equal."""
+
+import math
+
+import numpy as np
+import pytest
+
+from npoptim import OPTIMIZERS, SGD
+from npoptim.sweeps.protocol import SweepSpec, tuning_plan
+from npoptim.sweeps.space import TUNED, grid_multiple, sample_configs, tuned_dimensions
+
+
+class Unlisted(SGD):
+    """An optimizer added to the registry later, unknown to the search-space table."""
+
+
+def test_table_entries_are_hyperparameters_of_their_optimizer():
+    for name in OPTIMIZERS:
+        defaults = OPTIMIZERS[name]().hyperparameters
+        for d in tuned_dimensions(name):
+            assert d.name in defaults
+            for v in d.grid:
+                OPTIMIZERS[name](**{d.name: v})  # valid values
+
+
+def test_unlisted_optimizer_falls_back_to_lr_only(monkeypatch):
+    monkeypatch.setitem(OPTIMIZERS, "unlisted", Unlisted)
+    assert "unlisted" not in TUNED
+    assert tuned_dimensions("unlisted") == ()
+    cfgs = sample_configs("unlisted", 5, method="random", lr_range=(1e-3, 1.0), rng=np.random.default_rng(0))
+    assert [set(c) for c in cfgs] == [{"lr"}] * 5
+    spec = SweepSpec(problems=("booth",), optimizers=("unlisted", "adam"), budget=3, steps=5, seeds=1)
+    plan = tuning_plan(spec)
+    assert sum(e.optimizer == "unlisted" for e in plan) == sum(e.optimizer == "adam" for e in plan) == 3
+
+
+def test_random_search_is_seeded_and_log_uniform():
+    a = sample_configs("adam", 4000, method="random", lr_range=(1e-4, 1.0), rng=np.random.default_rng(7))
+    b = sample_configs("adam", 4000, method="random", lr_range=(1e-4, 1.0), rng=np.random.default_rng(7))
+    assert a == b
+    lr = np.array([c["lr"] for c in a])
+    assert lr.min() >= 1e-4 and lr.max() <= 1.0
+    # log-uniform on [1e-4, 1]: each of the four decades holds 1/4 of the mass (binomial sd ~0.007 at n=4000)
+    frac = np.histogram(np.log10(lr), bins=[-4, -3, -2, -1, 0])[0] / len(lr)
+    np.testing.assert_allclose(frac, 0.25, atol=0.04)
+    # beta2 = 1 - u, u log-uniform on [1e-4, 1e-1]: P(beta2 > 0.999) = P(u < 1e-3) = 1/3
+    beta2 = np.array([c["beta2"] for c in a])
+    assert abs(np.mean(beta2 > 0.999) - 1 / 3) < 0.04
+
+
+def test_random_search_needs_a_generator():
+    with pytest.raises(TypeError, match="np.random.Generator"):
+        sample_configs("sgd", 3, method="random", lr_range=(1e-3, 1.0), rng=None)
+
+
+def test_grid_is_cartesian_and_log_spaced():
+    cfgs = sample_configs("momentum", 6, method="grid", lr_range=(1e-3, 1e-1))
+    assert len(cfgs) == 6
+    lrs = sorted({c["lr"] for c in cfgs})
+    np.testing.assert_allclose(lrs, [1e-3, 1e-2, 1e-1])
+    assert sorted((c["lr"], c["momentum"]) for c in cfgs) == sorted(
+        (lr, m) for lr in lrs for m in tuned_dimensions("momentum")[0].grid
+    )
+
+
+def test_grid_budget_must_fit_every_optimizer():
+    m = grid_multiple(list(OPTIMIZERS))
+    assert m == math.lcm(*(math.prod(len(d.grid) for d in tuned_dimensions(o)) for o in OPTIMIZERS))
+    with pytest.raises(ValueError, match=f"multiple of {m}"):
+        SweepSpec(problems=("booth",), optimizers=tuple(OPTIMIZERS), search="grid", budget=m + 1)
+    spec = SweepSpec(problems=("booth",), optimizers=tuple(OPTIMIZERS), search="grid", budget=2 * m, steps=3)
+    counts = {o: sum(e.optimizer == o for e in tuning_plan(spec)) for o in OPTIMIZERS}
+    assert set(counts.values()) == {2 * m}
+
+
+def test_lr_space_tunes_lr_only():
+    assert tuned_dimensions("adam", "lr") == ()
+    cfgs = sample_configs("adam", 3, method="random", lr_range=(1e-3, 1.0), rng=np.random.default_rng(0), space="lr")
+    assert all(set(c) == {"lr"} for c in cfgs)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"budget": 0}, "budget"),
+        ({"lr_range": (1.0, 0.1)}, "lr range"),
+        ({"lr_range": (0.0, 0.1)}, "lr range"),
+        ({"optimizers": ("adamw2",)}, "unknown optimizer 'adamw2'"),
+        ({"problems": ("sphere",)}, "sphere"),
+        ({"search": "bayes"}, "search"),
+        ({"optimizers": ("sgd", "SGD")}, "twice"),
+        ({"profile_tol": 1.5}, "profile_tol"),
+    ],
+)
+def test_bad_spec_named(kwargs, match):
+    base = {"problems": ("booth",), "optimizers": ("sgd",)}
+    with pytest.raises(ValueError, match=match):
+        SweepSpec(**{**base, **kwargs})
