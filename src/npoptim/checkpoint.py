@@ -124,10 +124,19 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {str(path)!r}: no such file")
+    # A damaged zip can make zipfile raise NotImplementedError (a flipped version,
+    # method or flag field) or RuntimeError (a flipped "encrypted" bit).
+    unreadable = (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError, NotImplementedError, RuntimeError)
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        npz = np.load(path, allow_pickle=False)
+    except unreadable as exc:
+        raise CheckpointError(f"checkpoint {str(path)!r} is truncated or corrupted: {exc}") from None
+    if not isinstance(npz, np.lib.npyio.NpzFile):  # a bare .npy file loads as one array
+        raise CheckpointError(f"checkpoint {str(path)!r} is not an .npz archive")
+    try:
+        with npz:
             arrays = {name: npz[name] for name in npz.files}
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError) as exc:
+    except unreadable as exc:
         raise CheckpointError(f"checkpoint {str(path)!r} is truncated or corrupted: {exc}") from None
     try:
         meta = json.loads(str(arrays.pop("__meta__")))
