@@ -212,7 +212,7 @@ def test_cli_train_writes_consistent_outputs(tmp_path, capsys):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--optimizers", "adam", "lion"], "unknown optimizer 'lion'"),
+        (["--optimizers", "adam", "shampoo"], "unknown optimizer 'shampoo'"),
         (["--lr", "adam=-0.1"], "--lr 'adam=-0.1': the learning rate must be a finite number > 0"),
         (["--lr", "adam0.1"], "expected NAME=VALUE"),
         (["--optimizers", "sgd", "--lr", "adam=0.1"], "learning rate given for adam, which is not among"),

@@ -265,7 +265,7 @@ def test_cli_high_dimensional_quadratic_and_default_out(tmp_path, monkeypatch, c
     "args,needle",
     [
         (["--function", "sphere"], "'sphere'"),
-        (["--optimizers", "sgd,adamw"], "'adamw'"),
+        (["--optimizers", "sgd,shampoo"], "'shampoo'"),
         (["--lr", "sgd=-1"], "-1"),
         (["--lr", "sgd=fast"], "'fast'"),
         (["--start", "1", "2", "3"], "3 coordinate"),

@@ -1,6 +1,7 @@
 """Optimizers: the shared mechanism, the update rules and their registry."""
 
 from .base import STATE_DICT_VERSION, Optimizer
+from .extended import Adadelta, Adamax, AdamW, Lion, Nadam, RAdam
 from .registry import OPTIMIZERS, create_optimizer, get_optimizer, optimizer_from_state_dict
 from .rules import SGD, AdaGrad, Adam, Momentum, Nesterov, RMSprop
 
@@ -13,6 +14,12 @@ __all__ = [
     "AdaGrad",
     "RMSprop",
     "Adam",
+    "AdamW",
+    "Nadam",
+    "Adamax",
+    "Adadelta",
+    "RAdam",
+    "Lion",
     "OPTIMIZERS",
     "get_optimizer",
     "create_optimizer",

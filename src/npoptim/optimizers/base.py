@@ -37,13 +37,22 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..errors import KeyMismatchError, NonFiniteGradientError, StateDictError
+from ..schedules import Schedule, resolve_lr, schedule_from_dict, validate_lr
+from . import fused as _fused
 
 __all__ = ["Optimizer", "STATE_DICT_VERSION"]
 
 #: Version of the :meth:`Optimizer.state_dict` format; bumped on any change.
-STATE_DICT_VERSION = 1
+STATE_DICT_VERSION = 2
+#: Older formats :meth:`Optimizer.load_state_dict` still reads (version 1 had no clipping arguments).
+_READABLE_VERSIONS = (1, 2)
 
 _NONFINITE_POLICIES = ("raise", "skip")
+
+#: The reference path applies ``_rule`` to contiguous arrays in pieces of this
+#: many elements (the ufuncs' temporaries then stay in cache); every rule is
+#: element-wise, so the result is the same bits as one call on the whole array.
+CHUNK = 1 << 16
 
 
 # --- hyperparameter checks -------------------------------------------------
@@ -75,6 +84,30 @@ def unit_interval(owner: str, name: str, value: Any) -> float:
     return value
 
 
+def flag(owner: str, name: str, value: Any) -> bool:
+    """A switch: exactly ``True`` or ``False`` (not 0/1, not a string)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{owner}: {name} must be True or False, got {value!r} ({type(value).__name__})")
+    return bool(value)
+
+
+def learning_rate(owner: str, name: str, value: Any) -> float | Schedule:
+    """A finite number >= 0 or an :class:`npoptim.schedules.Schedule` (see :func:`~npoptim.schedules.validate_lr`)."""
+    return validate_lr(owner, name, value)
+
+
+def _clip_threshold(owner: str, name: str, value: Any) -> float | None:
+    """``None`` (off) or a real number > 0; ``clip_norm=math.inf`` only reports the norm."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{owner}: {name} must be None or a real number > 0, got {value!r} ({type(value).__name__})")
+    value = float(value)
+    if math.isnan(value) or value <= 0:
+        raise ValueError(f"{owner}: invalid {name}={value!r}: must be > 0 (or None for no clipping)")
+    return value
+
+
 def _check_policy(owner: str, name: str, value: Any) -> str:
     if value not in _NONFINITE_POLICIES:
         raise ValueError(f"{owner}: invalid {name}={value!r}: must be one of {_NONFINITE_POLICIES}")
@@ -97,7 +130,23 @@ class Optimizer:
         naming the keys and the step, writing nothing.  ``"skip"`` skips the
         whole step -- no parameter, no state, no step count changes -- and
         counts it in :attr:`skipped_steps`.
+    backend : {"auto", "numba", "numpy"}
+        How steps are computed; never changes the result (see
+        ``docs/performance.md``).  ``"numba"``: one compiled, parallel pass over
+        all parameters (:mod:`npoptim.optimizers.fused`), bit-identical to the
+        NumPy reference; calls it does not handle (float16, complex,
+        non-contiguous arrays, a gradient of another dtype, ...) run the
+        reference.  ``"numpy"``: the reference, ``_rule`` in NumPy on
+        cache-sized pieces.  ``"auto"`` (default): ``"numba"`` if numba is
+        installed, else ``"numpy"``.  Not a hyperparameter: not in
+        :attr:`hyperparameters` nor in :meth:`state_dict`.
     """
+
+    #: Name of the rule's compiled kernel in ``fused.kernels.DRIVERS`` (None: reference only).
+    _fused_kernel: ClassVar[str | None] = None
+    #: Whether ``_rule`` is element-wise, so it may run on pieces of an array
+    #: (set False for a rule that uses whole-array quantities, e.g. a norm).
+    _elementwise: ClassVar[bool] = True
 
     #: Names of the per-parameter state arrays, in the order the rule uses them.
     slots: ClassVar[tuple[str, ...]] = ()
@@ -106,10 +155,14 @@ class Optimizer:
 
     _common_checks: ClassVar[dict[str, Any]] = {
         "weight_decay": nonnegative,
+        "clip_norm": _clip_threshold,
+        "clip_value": _clip_threshold,
         "on_nonfinite": _check_policy,
     }
+    #: False for rules whose ``weight_decay`` is not L2 in the gradient (AdamW's is decoupled, in ``_rule``).
+    _l2_weight_decay: ClassVar[bool] = True
 
-    def __init__(self, **hyperparameters: Any) -> None:
+    def __init__(self, *, backend: str = "auto", **hyperparameters: Any) -> None:
         # Only called by subclasses' explicit keyword-only constructors, which
         # reject unknown keywords themselves; this check guards subclasses.
         known = self._all_checks()
@@ -120,18 +173,46 @@ class Optimizer:
         if missing:
             raise TypeError(f"{type(self).__name__}: missing argument(s) {missing}")
         object.__setattr__(self, "_hyper", {})
+        object.__setattr__(self, "slots", type(self).slots)
+        self.backend = backend
         for name, value in hyperparameters.items():
             setattr(self, name, value)
+        #: This instance's state slots: the class's ``slots`` for its default configuration;
+        #: options such as ``amsgrad`` or ``centered`` add some (fixed from construction on).
+        self._configure(self._slots_for(self._hyper))
+        #: The learning rate of the latest ``update`` (the schedule's value at that step), or of the next one.
+        self.current_lr = resolve_lr(self._hyper["lr"], 0)
+        #: Global L2 norm of the gradients of the latest update or skipped step (before ``clip_norm``
+        #: scales them, after ``clip_value``); ``None`` when no clipping is configured.
+        self.last_grad_norm: float | None = None
         #: Per-key state: ``{key: {"step": int, slot: ndarray, ...}}``.
         self.state: dict[str, dict[str, Any]] = {}
         #: Number of ``update`` calls that changed something.
         self.step_count = 0
         #: Number of ``update`` calls skipped for non-finite gradients.
         self.skipped_steps = 0
+        #: Which path computed the last ``update``: "numba", "numpy" or None (none yet).
+        self.last_update_backend: str | None = None
+        self._fused_declined: Any = None
 
     @classmethod
     def _all_checks(cls) -> dict[str, Any]:
         return {**cls.checks, **cls._common_checks}
+
+    @classmethod
+    def _slots_for(cls, hyper: Mapping[str, Any]) -> tuple[str, ...]:
+        """The state slots of a configuration (override when an option adds state)."""
+        return cls.slots
+
+    @classmethod
+    def _kernel_for(cls, hyper: Mapping[str, Any]) -> str | None:
+        """The compiled kernel of a configuration (override when options have their own loops)."""
+        return cls._fused_kernel
+
+    def _configure(self, slots: tuple[str, ...]) -> None:
+        """Fix the slots and the kernel for the current hyperparameters (construction, load_state_dict)."""
+        object.__setattr__(self, "slots", slots)
+        object.__setattr__(self, "_fused_kernel", self._kernel_for(self._hyper))
 
     # Hyperparameters are validated whenever they are set, also after
     # construction (``opt.lr = 0.1`` for a hand-made decay).
@@ -139,8 +220,34 @@ class Optimizer:
         check = self._all_checks().get(name)
         if check is not None:
             value = check(type(self).__name__, name, value)
+            if name in self._hyper and self._slots_for({**self._hyper, name: value}) != self.slots:
+                cls = type(self).__name__
+                raise ValueError(
+                    f"{cls}: cannot set {name}={value!r} after construction (it is {self._hyper[name]!r}): "
+                    f"it changes the state slots {self.slots} -> {self._slots_for({**self._hyper, name: value})}; "
+                    f"construct {cls}({name}={value!r}) instead"
+                )
             self._hyper[name] = value
         object.__setattr__(self, name, value)
+
+    @property
+    def backend(self) -> str:
+        """``"auto"``, ``"numba"`` or ``"numpy"``, as asked for (see the class docstring)."""
+        return self._backend
+
+    @backend.setter
+    def backend(self, value: str) -> None:
+        name = type(self).__name__
+        if value not in _fused.BACKENDS:
+            raise ValueError(f"{name}: invalid backend={value!r}: must be one of {_fused.BACKENDS}")
+        if value == "numba" and not _fused.fast_path_possible():
+            raise ValueError(
+                f"{name}: invalid backend='numba': numba is not installed (or cannot read this NumPy's arrays)"
+            )
+        object.__setattr__(self, "_backend", value)
+        fast = value != "numpy" and self._fused_kernel is not None and _fused.fast_path_possible()
+        object.__setattr__(self, "_use_fused", fast)
+        object.__setattr__(self, "_fused_plan", None)
 
     @property
     def hyperparameters(self) -> dict[str, Any]:
@@ -162,6 +269,15 @@ class Optimizer:
         """
         raise NotImplementedError
 
+    def _fused_scalars(self, t: int) -> tuple[float, ...]:
+        """The per-step scalars of the compiled kernel for step ``t`` (computed once per step).
+
+        Exactly the Python floats ``_rule`` combines with arrays, in the kernel's
+        order; the fast path prepends ``weight_decay`` and casts them to the
+        parameter dtype, as NumPy does when ``_rule`` multiplies an array by them.
+        """
+        raise NotImplementedError
+
     def _init_state(self, p: np.ndarray) -> dict[str, np.ndarray]:
         """Fresh state for a parameter: zeros in every slot (override to change)."""
         return {slot: np.zeros(p.shape, dtype=p.dtype) for slot in self.slots}
@@ -172,13 +288,36 @@ class Optimizer:
         """Apply one step to every parameter that has a gradient, in place.
 
         Everything is validated before anything is written: if this raises,
-        no parameter and no state array has changed.
+        no parameter and no state array has changed.  Order of operations:
+        validation, then clipping (``clip_value``, then ``clip_norm``; on
+        copies, never the caller's arrays), then the non-finite check (on the
+        clipped gradients), then weight decay and the rule, at the learning
+        rate ``resolve_lr(self.lr, self.step_count)``.
         """
-        work = self._prepare(params, grads)
+        lr = resolve_lr(self.lr, self.step_count)
+        clipping = self.clip_norm is not None or self.clip_value is not None
+        work = None
+        if clipping:  # the validating walk first: clipping needs checked arrays
+            work = self._prepare(params, grads)
+            work, norm = self._clip(work)
+            grads = {**dict.fromkeys(params), **{key: g for key, _, g, _ in work}}
+        self.current_lr = lr
+        if self._use_fused and _fused.try_update(self, params, grads):
+            self.last_update_backend = "numba"
+            if clipping:
+                self.last_grad_norm = norm
+            return
+        if self._fused_plan is not None:  # the reference path below may change step counts and state
+            self._fused_plan.stale = True
+        self.last_update_backend = "numpy"
+        if work is None:
+            work = self._prepare(params, grads)
         bad = [key for key, _, g, _ in work if not np.isfinite(g).all()]
         if bad:
             if self.on_nonfinite == "skip":
                 self.skipped_steps += 1
+                if clipping:
+                    self.last_grad_norm = norm
                 return
             step = self.step_count + 1
             raise NonFiniteGradientError(
@@ -194,22 +333,67 @@ class Optimizer:
             self._apply(p, g, state)
         if work:
             self.step_count += 1
+        if clipping:
+            self.last_grad_norm = norm
+
+    def _clip(self, work: list[tuple[str, np.ndarray, np.ndarray, Any]]) -> tuple[list[Any], float]:
+        """Clip the validated gradients of a call; return new ``work`` and the global norm.
+
+        ``clip_value`` c: every element (real and imaginary parts separately) to
+        [-c, c], as ``torch.nn.utils.clip_grad_value_``; NaN stays NaN.
+        ``clip_norm`` c: with :math:`N = \\|(g_1, \\dots, g_n)\\|_2` over all
+        gradients of the call, every gradient is multiplied by
+        :math:`\\min(1, c / (N + 10^{-6}))`, as ``torch.nn.utils.clip_grad_norm_``;
+        a non-finite :math:`N` (a NaN or inf gradient) scales nothing, so the
+        non-finite check names the culprits.  The caller's arrays are never written.
+        """
+        out = work
+        cv = self.clip_value
+        if cv is not None:
+            out = []
+            for key, p, g, state in work:
+                if np.iscomplexobj(g):
+                    c = np.array(g, order="C", copy=True)
+                    r = _as_real(c)
+                    np.clip(r, -cv, cv, out=r)
+                else:
+                    c = np.asarray(np.clip(g, -cv, cv))  # 0-d in, 0-d array out (not a NumPy scalar)
+                out.append((key, p, c, state))
+        norm = _global_norm([g for _, _, g, _ in out])
+        cn = self.clip_norm
+        if cn is not None and math.isfinite(norm):
+            factor = cn / (norm + 1e-6)
+            if factor < 1.0:
+                out = [(key, p, np.asarray(g * g.real.dtype.type(factor)), state) for key, p, g, state in out]
+        return out, norm
 
     def _apply(self, p: np.ndarray, g: np.ndarray, state: dict[str, Any]) -> None:
         slots = {slot: state[slot] for slot in self.slots}
-        if self.weight_decay:
+        if self.weight_decay and self._l2_weight_decay:
             g = g + self.weight_decay * p
         if np.iscomplexobj(p):
             p, g = _as_real(p), _as_real(g)
             slots = {k: _as_real(v) for k, v in slots.items()}
         if p.dtype == np.float16:  # compute in float32, store rounded to float16
             p32, s32 = p.astype(np.float32), {k: v.astype(np.float32) for k, v in slots.items()}
-            self._rule(p32, g.astype(np.float32), s32, state["step"])
+            self._rule_in_pieces(p32, g.astype(np.float32), s32, state["step"])
             p[...] = p32
             for k, v in s32.items():
                 slots[k][...] = v
         else:
-            self._rule(p, g, slots, state["step"])
+            self._rule_in_pieces(p, g, slots, state["step"])
+
+    def _rule_in_pieces(self, p: np.ndarray, g: np.ndarray, s: dict[str, np.ndarray], t: int) -> None:
+        """``_rule`` on pieces of :data:`CHUNK` elements (same result, fewer cache misses)."""
+        contiguous = p.flags.c_contiguous and all(a.flags.c_contiguous for a in s.values())
+        if p.size <= CHUNK or not contiguous or not self._elementwise:
+            self._rule(p, g, s, t)
+            return
+        p, g = p.reshape(-1), np.ravel(g)
+        s = {k: v.reshape(-1) for k, v in s.items()}
+        for lo in range(0, p.size, CHUNK):
+            piece = slice(lo, lo + CHUNK)
+            self._rule(p[piece], g[piece], {k: v[piece] for k, v in s.items()}, t)
 
     def _prepare(
         self, params: Mapping[str, Any], grads: Mapping[str, Any]
@@ -260,17 +444,20 @@ class Optimizer:
         Format (version :data:`STATE_DICT_VERSION`)::
 
             {"optimizer": "Adam",             # class name
-             "version": 1,
+             "version": 2,
              "hyperparameters": {"lr": 0.001, ...},   # the constructor's arguments
              "step_count": int, "skipped_steps": int,
              "state": {key: {"step": int, "m": ndarray, "v": ndarray}}}
 
-        Slot names per optimizer are its ``slots`` attribute.
+        A schedule as ``lr`` is stored as its ``to_dict()`` (plain data) and
+        rebuilt by :meth:`load_state_dict`.  Slot names are the instance's
+        ``slots`` attribute (options like ``amsgrad`` add slots).
         """
+        hyper = {k: (v.to_dict() if isinstance(v, Schedule) else v) for k, v in self._hyper.items()}
         return {
             "optimizer": type(self).__name__,
             "version": STATE_DICT_VERSION,
-            "hyperparameters": self.hyperparameters,
+            "hyperparameters": hyper,
             "step_count": self.step_count,
             "skipped_steps": self.skipped_steps,
             "state": {
@@ -297,41 +484,50 @@ class Optimizer:
             raise StateDictError(
                 f"{name}.load_state_dict: state dict is for optimizer {state_dict['optimizer']!r}, not {name!r}"
             )
-        if state_dict["version"] != STATE_DICT_VERSION:
+        version = state_dict["version"]
+        if isinstance(version, bool) or version not in _READABLE_VERSIONS:
             raise StateDictError(
-                f"{name}.load_state_dict: format version {state_dict['version']!r} is not supported "
-                f"(this npoptim reads version {STATE_DICT_VERSION})"
+                f"{name}.load_state_dict: format version {version!r} is not supported "
+                f"(this npoptim reads versions {_READABLE_VERSIONS})"
             )
         hyper = state_dict["hyperparameters"]
+        if version == 1 and isinstance(hyper, Mapping):  # version 1 predates clipping: it was off
+            hyper = {"clip_norm": None, "clip_value": None, **hyper}
         known = self._all_checks()
         if not isinstance(hyper, Mapping) or set(hyper) != set(known):
             got = sorted(hyper) if isinstance(hyper, Mapping) else hyper
             raise StateDictError(f"{name}.load_state_dict: hyperparameters {got} do not match {sorted(known)}")
         try:
-            checked = {k: known[k](name, k, v) for k, v in hyper.items()}
+            checked = {
+                k: known[k](name, k, schedule_from_dict(v) if k == "lr" and isinstance(v, Mapping) else v)
+                for k, v in hyper.items()
+            }
         except (TypeError, ValueError) as exc:
             raise StateDictError(f"{name}.load_state_dict: bad hyperparameter: {exc}") from None
         counters = {k: _count(name, k, state_dict[k]) for k in ("step_count", "skipped_steps")}
         if not isinstance(state_dict["state"], Mapping):
             raise StateDictError(f"{name}.load_state_dict: 'state' must be a mapping of key to slots")
-        state = {key: self._check_state_entry(key, entry) for key, entry in state_dict["state"].items()}
+        slots = self._slots_for(checked)  # the state dict's configuration may have other slots than ours
+        state = {key: self._check_state_entry(key, entry, slots) for key, entry in state_dict["state"].items()}
         # all checked: now commit
-        for k, v in checked.items():
-            setattr(self, k, v)
+        for k, v in checked.items():  # already checked, and possibly another configuration: set directly
+            self._hyper[k] = v
+            object.__setattr__(self, k, v)
+        self._configure(slots)
         self.step_count, self.skipped_steps = counters["step_count"], counters["skipped_steps"]
         self.state = state
 
-    def _check_state_entry(self, key: Any, entry: Any) -> dict[str, Any]:
+    def _check_state_entry(self, key: Any, entry: Any, slots: tuple[str, ...]) -> dict[str, Any]:
         name = type(self).__name__
         if not isinstance(key, str):
             raise StateDictError(f"{name}.load_state_dict: state keys must be str, got {key!r}")
-        expected = {"step", *self.slots}
+        expected = {"step", *slots}
         if not isinstance(entry, Mapping) or set(entry) != expected:
             got = sorted(entry) if isinstance(entry, Mapping) else type(entry).__name__
             raise StateDictError(f"{name}.load_state_dict: state[{key!r}] has {got}, expected {sorted(expected)}")
         out: dict[str, Any] = {"step": _count(name, f"state[{key!r}]['step']", entry["step"])}
         ref = None
-        for slot in self.slots:
+        for slot in slots:
             a = entry[slot]
             where = f"state[{key!r}][{slot!r}]"
             if not isinstance(a, np.ndarray) or a.dtype.kind not in "fc":
@@ -340,7 +536,7 @@ class Optimizer:
             if ref is not None and (a.shape != ref.shape or a.dtype != ref.dtype):
                 raise StateDictError(
                     f"{name}.load_state_dict: {where} is {a.dtype}{list(a.shape)} but "
-                    f"state[{key!r}][{self.slots[0]!r}] is {ref.dtype}{list(ref.shape)}"
+                    f"state[{key!r}][{slots[0]!r}] is {ref.dtype}{list(ref.shape)}"
                 )
             ref = a
             out[slot] = np.array(a, order="C", copy=True)
@@ -383,6 +579,19 @@ def _check_grad(owner: str, key: str, p: np.ndarray, g: Any) -> np.ndarray:
         with np.errstate(over="ignore"):  # an overflow becomes inf, which the finite check reports
             g = g.astype(p.dtype)
     return g
+
+
+def _global_norm(arrays: list[np.ndarray]) -> float:
+    """:math:`\\sqrt{\\sum_i \\|a_i\\|_2^2}` in float64 (complex: over real and imaginary parts)."""
+    total = 0.0
+    for a in arrays:
+        r = np.ravel(a).astype(np.complex128 if a.dtype.kind == "c" else np.float64, copy=False)
+        total += float(np.vdot(r, r).real)
+    if math.isinf(total):  # the squares overflowed: scale by the largest magnitude (NaN/inf stay as they are)
+        big = max(float(np.max(np.abs(a))) if a.size else 0.0 for a in arrays)
+        if math.isfinite(big):
+            return big * _global_norm([np.asarray(a / big) for a in arrays])
+    return math.sqrt(total)
 
 
 def _as_real(a: np.ndarray) -> np.ndarray:

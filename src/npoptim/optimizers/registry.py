@@ -10,13 +10,15 @@ from typing import Any
 
 from ..errors import StateDictError
 from .base import Optimizer
+from .extended import Adadelta, Adamax, AdamW, Lion, Nadam, RAdam
 from .rules import SGD, AdaGrad, Adam, Momentum, Nesterov, RMSprop
 
 __all__ = ["OPTIMIZERS", "get_optimizer", "create_optimizer", "optimizer_from_state_dict"]
 
-#: name -> optimizer class, in the book's order.
+#: name -> optimizer class: the book's six in its order, then the rules of ``extended``.
 OPTIMIZERS: dict[str, type[Optimizer]] = {
-    cls.__name__.lower(): cls for cls in (SGD, Momentum, Nesterov, AdaGrad, RMSprop, Adam)
+    cls.__name__.lower(): cls
+    for cls in (SGD, Momentum, Nesterov, AdaGrad, RMSprop, Adam, AdamW, Nadam, Adamax, Adadelta, RAdam, Lion)
 }
 
 

@@ -13,7 +13,8 @@ import math
 
 import numpy as np
 
-from .base import Optimizer, nonnegative, unit_interval
+from ..schedules import Schedule
+from .base import Optimizer, flag, learning_rate, nonnegative, unit_interval
 
 __all__ = ["SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam"]
 
@@ -33,13 +34,33 @@ class SGD(Optimizer):
     array([ 0.9, -2.1])
     """
 
-    checks = {"lr": nonnegative}
+    _fused_kernel = "sgd"  # element loop in fused/kernels.py; same operations, same order
+    checks = {"lr": learning_rate}
 
-    def __init__(self, *, lr: float = 0.01, weight_decay: float = 0.0, on_nonfinite: str = "raise") -> None:
-        super().__init__(lr=lr, weight_decay=weight_decay, on_nonfinite=on_nonfinite)
+    def __init__(
+        self,
+        *,
+        lr: float | Schedule = 0.01,
+        weight_decay: float = 0.0,
+        clip_norm: float | None = None,
+        clip_value: float | None = None,
+        on_nonfinite: str = "raise",
+        backend: str = "auto",
+    ) -> None:
+        super().__init__(
+            lr=lr,
+            weight_decay=weight_decay,
+            clip_norm=clip_norm,
+            clip_value=clip_value,
+            on_nonfinite=on_nonfinite,
+            backend=backend,
+        )
 
     def _rule(self, p, g, s, t):
-        p -= self.lr * g
+        p -= self.current_lr * g
+
+    def _fused_scalars(self, t):
+        return (self.current_lr,)
 
 
 class Momentum(Optimizer):
@@ -65,18 +86,38 @@ class Momentum(Optimizer):
     """
 
     slots = ("v",)
-    checks = {"lr": nonnegative, "momentum": unit_interval}
+    _fused_kernel = "momentum"  # element loop in fused/kernels.py; same operations, same order
+    checks = {"lr": learning_rate, "momentum": unit_interval}
 
     def __init__(
-        self, *, lr: float = 0.01, momentum: float = 0.9, weight_decay: float = 0.0, on_nonfinite: str = "raise"
+        self,
+        *,
+        lr: float | Schedule = 0.01,
+        momentum: float = 0.9,
+        weight_decay: float = 0.0,
+        clip_norm: float | None = None,
+        clip_value: float | None = None,
+        on_nonfinite: str = "raise",
+        backend: str = "auto",
     ) -> None:
-        super().__init__(lr=lr, momentum=momentum, weight_decay=weight_decay, on_nonfinite=on_nonfinite)
+        super().__init__(
+            lr=lr,
+            momentum=momentum,
+            weight_decay=weight_decay,
+            clip_norm=clip_norm,
+            clip_value=clip_value,
+            on_nonfinite=on_nonfinite,
+            backend=backend,
+        )
 
     def _rule(self, p, g, s, t):
         v = s["v"]
         v *= self.momentum
-        v -= self.lr * g
+        v -= self.current_lr * g
         p += v
+
+    def _fused_scalars(self, t):
+        return (self.current_lr, self.momentum)
 
 
 class Nesterov(Optimizer):
@@ -103,18 +144,39 @@ class Nesterov(Optimizer):
     """
 
     slots = ("v",)
-    checks = {"lr": nonnegative, "momentum": unit_interval}
+    _fused_kernel = "nesterov"  # element loop in fused/kernels.py; same operations, same order
+    checks = {"lr": learning_rate, "momentum": unit_interval}
 
     def __init__(
-        self, *, lr: float = 0.01, momentum: float = 0.9, weight_decay: float = 0.0, on_nonfinite: str = "raise"
+        self,
+        *,
+        lr: float | Schedule = 0.01,
+        momentum: float = 0.9,
+        weight_decay: float = 0.0,
+        clip_norm: float | None = None,
+        clip_value: float | None = None,
+        on_nonfinite: str = "raise",
+        backend: str = "auto",
     ) -> None:
-        super().__init__(lr=lr, momentum=momentum, weight_decay=weight_decay, on_nonfinite=on_nonfinite)
+        super().__init__(
+            lr=lr,
+            momentum=momentum,
+            weight_decay=weight_decay,
+            clip_norm=clip_norm,
+            clip_value=clip_value,
+            on_nonfinite=on_nonfinite,
+            backend=backend,
+        )
 
     def _rule(self, p, g, s, t):
-        mu, v, step = self.momentum, s["v"], self.lr * g
+        mu, v, step = self.momentum, s["v"], self.current_lr * g
         p += mu * mu * v - (1.0 + mu) * step
         v *= mu
         v -= step
+
+    def _fused_scalars(self, t):
+        mu = self.momentum
+        return (self.current_lr, mu, mu * mu, 1.0 + mu)
 
 
 class AdaGrad(Optimizer):
@@ -128,6 +190,12 @@ class AdaGrad(Optimizer):
     teaching code's default 1e-7 is kept).  The first step is
     :math:`\eta\,\mathrm{sign}(g)` up to :math:`\epsilon`.
 
+    Options, as ``torch.optim.Adagrad``'s: ``initial_accumulator_value``
+    :math:`h_0` (Keras and optax start at 0.1), and ``lr_decay`` :math:`k`, which
+    uses :math:`\eta_t = \eta / (1 + (t - 1) k)` with the parameter's own step
+    :math:`t` (an inverse-time decay, :class:`npoptim.schedules.InverseTimeDecay`,
+    counted per parameter).
+
     Example
     -------
     >>> import numpy as np
@@ -139,17 +207,49 @@ class AdaGrad(Optimizer):
     """
 
     slots = ("h",)
-    checks = {"lr": nonnegative, "eps": nonnegative}
+    _fused_kernel = "adagrad"  # element loop in fused/kernels.py; same operations, same order
+    checks = {
+        "lr": learning_rate,
+        "eps": nonnegative,
+        "initial_accumulator_value": nonnegative,
+        "lr_decay": nonnegative,
+    }
 
     def __init__(
-        self, *, lr: float = 0.01, eps: float = 1e-7, weight_decay: float = 0.0, on_nonfinite: str = "raise"
+        self,
+        *,
+        lr: float | Schedule = 0.01,
+        eps: float = 1e-7,
+        initial_accumulator_value: float = 0.0,
+        lr_decay: float = 0.0,
+        weight_decay: float = 0.0,
+        clip_norm: float | None = None,
+        clip_value: float | None = None,
+        on_nonfinite: str = "raise",
+        backend: str = "auto",
     ) -> None:
-        super().__init__(lr=lr, eps=eps, weight_decay=weight_decay, on_nonfinite=on_nonfinite)
+        super().__init__(
+            lr=lr,
+            eps=eps,
+            initial_accumulator_value=initial_accumulator_value,
+            lr_decay=lr_decay,
+            weight_decay=weight_decay,
+            clip_norm=clip_norm,
+            clip_value=clip_value,
+            on_nonfinite=on_nonfinite,
+            backend=backend,
+        )
+
+    def _init_state(self, p):
+        return {"h": np.full(p.shape, self.initial_accumulator_value, dtype=p.dtype)}
 
     def _rule(self, p, g, s, t):
         h = s["h"]
         h += g * g
-        p -= self.lr * g / (np.sqrt(h) + self.eps)
+        p -= self._fused_scalars(t)[0] * g / (np.sqrt(h) + self.eps)
+
+    def _fused_scalars(self, t):
+        return (self.current_lr / (1.0 + (t - 1) * self.lr_decay), self.eps)
 
 
 class RMSprop(Optimizer):
@@ -162,6 +262,18 @@ class RMSprop(Optimizer):
     :math:`\rho` is ``decay_rate`` (``alpha`` in ``torch.optim.RMSprop``,
     ``rho`` in Keras, ``decay`` in optax); :math:`\epsilon` is outside the root.
 
+    ``centered=True`` (Graves, 2013, "Generating sequences with recurrent
+    neural networks", eq. 38-40) also averages the gradient,
+    :math:`\bar g \leftarrow \rho \bar g + (1-\rho) g`, and divides by
+    :math:`\sqrt{h - \bar g^2} + \epsilon` (an estimate of the standard deviation)
+    instead of :math:`\sqrt{h} + \epsilon`.  ``momentum`` :math:`\mu > 0` adds a
+    velocity, learning rate inside as in :class:`Momentum`:
+    :math:`v \leftarrow \mu v - \eta\, g / (\cdot)`, :math:`w \leftarrow w + v`
+    (torch keeps :math:`b = \mu b + g/(\cdot)`, :math:`w \leftarrow w - \eta b`: the
+    same for a constant :math:`\eta`, :math:`v = -\eta b`).  Both options add state
+    slots (``gbar``, ``v``), so they are fixed at construction: an RMSprop built
+    with ``momentum=0`` refuses a later ``momentum > 0`` and vice versa.
+
     Example
     -------
     >>> import numpy as np
@@ -173,24 +285,80 @@ class RMSprop(Optimizer):
     """
 
     slots = ("h",)
-    checks = {"lr": nonnegative, "decay_rate": unit_interval, "eps": nonnegative}
+    _fused_kernel = "rmsprop"  # element loop in fused/kernels.py; same operations, same order
+    checks = {
+        "lr": learning_rate,
+        "decay_rate": unit_interval,
+        "eps": nonnegative,
+        "centered": flag,
+        "momentum": unit_interval,
+    }
 
     def __init__(
         self,
         *,
-        lr: float = 0.01,
+        lr: float | Schedule = 0.01,
         decay_rate: float = 0.99,
         eps: float = 1e-7,
+        centered: bool = False,
+        momentum: float = 0.0,
         weight_decay: float = 0.0,
+        clip_norm: float | None = None,
+        clip_value: float | None = None,
         on_nonfinite: str = "raise",
+        backend: str = "auto",
     ) -> None:
-        super().__init__(lr=lr, decay_rate=decay_rate, eps=eps, weight_decay=weight_decay, on_nonfinite=on_nonfinite)
+        super().__init__(
+            lr=lr,
+            decay_rate=decay_rate,
+            eps=eps,
+            centered=centered,
+            momentum=momentum,
+            weight_decay=weight_decay,
+            clip_norm=clip_norm,
+            clip_value=clip_value,
+            on_nonfinite=on_nonfinite,
+            backend=backend,
+        )
+
+    @classmethod
+    def _slots_for(cls, hyper):
+        return ("h",) + ("gbar",) * bool(hyper["centered"]) + ("v",) * (hyper["momentum"] > 0)
+
+    @classmethod
+    def _kernel_for(cls, hyper):
+        return "_".join(["rmsprop"] + ["centered"] * bool(hyper["centered"]) + ["momentum"] * (hyper["momentum"] > 0))
 
     def _rule(self, p, g, s, t):
         h, rho = s["h"], self.decay_rate
         h *= rho
         h += (1.0 - rho) * g * g
-        p -= self.lr * g / (np.sqrt(h) + self.eps)
+        if self.centered:
+            gbar = s["gbar"]
+            gbar *= rho
+            gbar += (1.0 - rho) * g
+            avg = np.sqrt(h - gbar * gbar) + self.eps
+        else:
+            avg = np.sqrt(h) + self.eps
+        if "v" in s:
+            v = s["v"]
+            v *= self.momentum
+            v -= self.current_lr * g / avg
+            p += v
+        else:
+            p -= self.current_lr * g / avg
+
+    def _fused_scalars(self, t):
+        rho = self.decay_rate
+        return (
+            self.current_lr,
+            rho,
+            1.0 - rho,
+            self.eps,
+            float(self.centered),
+            self.momentum,
+            float("v" in self.slots),
+        )
 
 
 class Adam(Optimizer):
@@ -212,6 +380,14 @@ class Adam(Optimizer):
     :math:`\epsilon` is negligible.  The first step is
     :math:`\eta\,\mathrm{sign}(g)` up to :math:`\epsilon`.
 
+    ``amsgrad=True`` is AMSGrad (Reddi, Kale & Kumar, 2018, "On the convergence
+    of Adam and beyond", Algorithm 2, with Adam's bias corrections as in
+    ``torch.optim.Adam(amsgrad=True)``): the denominator uses the running maximum
+    :math:`\hat v^{\max} \leftarrow \max(\hat v^{\max}, v)` (slot ``v_max``),
+    :math:`w \leftarrow w - \eta\,\hat m / (\sqrt{v^{\max}/(1-\beta_2^t)} + \epsilon)`,
+    so the effective step size never grows; this repairs the divergence on
+    Reddi et al.'s counterexample.  Fixed at construction (it adds a slot).
+
     Example
     -------
     >>> import numpy as np
@@ -223,20 +399,40 @@ class Adam(Optimizer):
     """
 
     slots = ("m", "v")
-    checks = {"lr": nonnegative, "beta1": unit_interval, "beta2": unit_interval, "eps": nonnegative}
+    _fused_kernel = "adam"  # element loop in fused/kernels.py; same operations, same order
+    checks = {
+        "lr": learning_rate,
+        "beta1": unit_interval,
+        "beta2": unit_interval,
+        "eps": nonnegative,
+        "amsgrad": flag,
+    }
 
     def __init__(
         self,
         *,
-        lr: float = 0.001,
+        lr: float | Schedule = 0.001,
         beta1: float = 0.9,
         beta2: float = 0.999,
         eps: float = 1e-8,
+        amsgrad: bool = False,
         weight_decay: float = 0.0,
+        clip_norm: float | None = None,
+        clip_value: float | None = None,
         on_nonfinite: str = "raise",
+        backend: str = "auto",
     ) -> None:
         super().__init__(
-            lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay, on_nonfinite=on_nonfinite
+            lr=lr,
+            beta1=beta1,
+            beta2=beta2,
+            eps=eps,
+            amsgrad=amsgrad,
+            weight_decay=weight_decay,
+            clip_norm=clip_norm,
+            clip_value=clip_value,
+            on_nonfinite=on_nonfinite,
+            backend=backend,
         )
 
     def _rule(self, p, g, s, t):
@@ -245,5 +441,19 @@ class Adam(Optimizer):
         m += (1.0 - b1) * g
         v *= b2
         v += (1.0 - b2) * g * g
+        if self.amsgrad:
+            v = np.maximum(s["v_max"], v, out=s["v_max"])
         denom = np.sqrt(v) / math.sqrt(1.0 - b2**t) + self.eps
-        p -= (self.lr / (1.0 - b1**t)) * (m / denom)
+        p -= (self.current_lr / (1.0 - b1**t)) * (m / denom)
+
+    @classmethod
+    def _slots_for(cls, hyper):
+        return ("m", "v", "v_max") if hyper["amsgrad"] else ("m", "v")
+
+    @classmethod
+    def _kernel_for(cls, hyper):
+        return cls._fused_kernel + "_amsgrad" * bool(hyper["amsgrad"])
+
+    def _fused_scalars(self, t):
+        b1, b2, lr = self.beta1, self.beta2, self.current_lr
+        return (b1, 1.0 - b1, b2, 1.0 - b2, math.sqrt(1.0 - b2**t), self.eps, lr / (1.0 - b1**t), float(self.amsgrad))

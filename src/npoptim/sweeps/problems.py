@@ -30,7 +30,6 @@ as status ``failed`` with its text, so one bad run never stops a sweep.
 
 from __future__ import annotations
 
-import inspect
 import math
 import os
 import socket
@@ -44,7 +43,7 @@ import numpy as np
 from .. import __version__
 from ..errors import NonFiniteGradientError
 from ..functions import FUNCTIONS, get_function
-from ..optimizers import create_optimizer, get_optimizer
+from ..optimizers import create_optimizer
 
 __all__ = [
     "run_config",
@@ -131,11 +130,9 @@ def make_config(
     }
 
 
-def _optimizer(config: Mapping[str, Any], backend: str) -> Any:
-    """The run's optimizer; ``backend`` (where the class takes one) never changes results, only speed."""
-    cls = get_optimizer(config["optimizer"])
-    extra = {"backend": backend} if "backend" in inspect.signature(cls).parameters else {}
-    return cls(**config["hyperparameters"], **extra)
+def _optimizer(config: Mapping[str, Any]) -> Any:
+    """The run's optimizer (its default backend: the compiled path only where it pays, never other results)."""
+    return create_optimizer(config["optimizer"], **config["hyperparameters"])
 
 
 def _record_steps(steps: int, n_records: int = N_RECORDS) -> np.ndarray:
@@ -151,7 +148,7 @@ def _run_function(config: Mapping[str, Any]) -> dict[str, Any]:
     x = np.asarray(f.start, dtype=float) + float(opts["start_jitter"]) * rng.standard_normal(f.dim)
     params = {"x": x}
     # a 2-to-10-element problem: the compiled parallel path only adds overhead (and numba's start-up)
-    opt = _optimizer(config, "numpy")
+    opt = _optimizer(config)
     noise = float(opts["grad_noise"])
     record = _record_steps(steps)
     curve = np.full(len(record), np.inf)

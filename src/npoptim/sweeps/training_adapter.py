@@ -58,7 +58,7 @@ def run(config: Mapping[str, Any]) -> dict[str, Any]:
     init_rng, batch_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
     params = nn.init_params(sizes, rng=init_rng, dtype=data.x_train.dtype.type)
     order = batch_order(len(data.y_train), int(opts["batch_size"]), steps, batch_rng)
-    opt = _optimizer(config, "auto")
+    opt = _optimizer(config)
     record = _record_steps(steps, TRAINING_RECORDS)
     curve = np.full(len(record), np.inf)
     j, diverged = 0, False

@@ -1,0 +1,417 @@
+"""Time one optimizer step: npoptim's paths against naive NumPy, torch.optim and a roofline.
+
+    python benchmarks/bench_update.py            # everything (~3-5 min on 2 cores)
+    python benchmarks/bench_update.py --quick    # float32, large + many only, fewer repeats
+
+For every rule in npoptim's registry, every dtype (float32, float64) and every
+case -- ``large`` (one array of 16,777,216 elements), ``many`` (2,000 arrays of
+4,096) and ``mlp`` (the book's 784-100-100-100-100-10 network: 10 small
+arrays) -- it times one step of:
+
+* ``npoptim fast``   ``opt.update(params, grads)`` with ``backend="numba"``
+  (validation, finite check and the fused kernel: the public call);
+* ``  kernel only``  the same step's compiled rule driver alone (the difference
+  to the line above is what validation + finite check + Python cost);
+* ``npoptim numpy``  ``backend="numpy"``: the NumPy reference rule on 64K pieces;
+* ``naive numpy``    the teaching code's style: a Python loop over keys, one
+  NumPy expression per line, new temporaries everywhere;
+* ``torch foreach``  ``torch.optim.<Rule>(foreach=True)``;
+* ``torch fused``    ``fused=True`` where torch has a fused CPU kernel (SGD with
+  and without momentum/Nesterov, Adagrad, Adam; not RMSprop);
+* ``optax``          ``optax.<rule>`` under ``jax.jit``, if installed;
+* ``roofline``       the fused driver with the rule replaced by copies, over ONE
+  flat array of the same total size: it reads and writes the same bytes as the
+  rule (e.g. Adam: reads w, g, m, v, writes w, m, v) with no math.
+
+Gradients are new dict objects every step (alternating between two sets of
+arrays), as in training, so nothing can be cached on their identity.  Columns:
+median ms per step, GB/s of the rule's own traffic, % of the roofline's speed,
+and the time as a multiple of torch's fused step of the same rule and of
+torch's fused Adam (the issue's yardstick).  Ratios are measured in the same
+run, so they are meaningful on a busy machine; absolute times are not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+import npoptim
+from npoptim import OPTIMIZERS
+from npoptim.optimizers import fused
+
+HYPER = {"momentum": {"momentum": 0.9}, "nesterov": {"momentum": 0.9}}
+#: The rules with a naive-NumPy and a torch peer below (the book's six); the default ``--rules``.
+PEERED = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
+
+
+def shapes(case: str) -> list[tuple[int, ...]]:
+    if case == "large":
+        return [(1 << 24,)]
+    if case == "many":
+        return [(4096,)] * 2000
+    sizes = [784, 100, 100, 100, 100, 10]
+    out: list[tuple[int, ...]] = []
+    for a, b in zip(sizes, sizes[1:], strict=False):
+        out += [(a, b), (b,)]
+    return out
+
+
+def timeit(step: Callable[[], object], budget: float, min_reps: int = 3, max_reps: int = 50) -> float:
+    """Median seconds per call after two warm-up calls."""
+    step()
+    step()
+    times: list[float] = []
+    start = time.perf_counter()
+    while len(times) < min_reps or (len(times) < max_reps and time.perf_counter() - start < budget):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def alternating(update: Callable[[dict, dict], None], params: dict, gsets: list[dict]) -> Callable[[], None]:
+    """A step function calling ``update(params, grads)`` with a new dict of the next gradient set each time."""
+    it = iter(range(10**12))
+
+    def step() -> None:
+        update(params, dict(gsets[next(it) % 2]))
+
+    return step
+
+
+# --- naive NumPy, the teaching code's style (a loop over keys, temporaries everywhere) ---------
+
+
+class Naive:
+    def __init__(self, rule: str, lr: float) -> None:
+        self.rule, self.lr = rule, lr
+        self.state: dict[str, dict[str, np.ndarray]] = {}
+        self.t = 0
+
+    def update(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
+        self.t += 1
+        lr, t = self.lr, self.t
+        for key in params:
+            p, g = params[key], grads[key]
+            s = self.state.setdefault(key, {"a": np.zeros_like(p), "b": np.zeros_like(p)})
+            if self.rule == "sgd":
+                params[key] -= lr * g
+            elif self.rule == "momentum":
+                s["a"] = 0.9 * s["a"] - lr * g
+                params[key] += s["a"]
+            elif self.rule == "nesterov":
+                v_old = s["a"].copy()
+                s["a"] = 0.9 * s["a"] - lr * g
+                params[key] += 0.9 * 0.9 * v_old - (1 + 0.9) * lr * g
+            elif self.rule == "adagrad":
+                s["a"] += g * g
+                params[key] -= lr * g / (np.sqrt(s["a"]) + 1e-7)
+            elif self.rule == "rmsprop":
+                s["a"] *= 0.99
+                s["a"] += (1 - 0.99) * g * g
+                params[key] -= lr * g / (np.sqrt(s["a"]) + 1e-7)
+            elif self.rule == "adam":
+                s["a"] += (1 - 0.9) * (g - s["a"])
+                s["b"] += (1 - 0.999) * (g**2 - s["b"])
+                m_hat = s["a"] / (1 - 0.9**t)
+                v_hat = s["b"] / (1 - 0.999**t)
+                params[key] -= lr * m_hat / (np.sqrt(v_hat) + 1e-8)
+
+
+# --- torch ---------------------------------------------------------------------------------------
+
+
+def torch_optimizer(torch, rule: str, tensors, mode: str):
+    kw = {mode: True}
+    o = torch.optim
+    if rule == "sgd":
+        return o.SGD(tensors, lr=0.01, **kw)
+    if rule == "momentum":
+        return o.SGD(tensors, lr=0.01, momentum=0.9, **kw)
+    if rule == "nesterov":
+        return o.SGD(tensors, lr=0.01, momentum=0.9, nesterov=True, **kw)
+    if rule == "adagrad":
+        return o.Adagrad(tensors, lr=0.01, eps=1e-7, **kw)
+    if rule == "rmsprop":
+        return o.RMSprop(tensors, lr=0.01, alpha=0.99, eps=1e-7, **kw)
+    if rule == "adam":
+        return o.Adam(tensors, lr=1e-3, **kw)
+    raise ValueError(f"no torch peer written for {rule!r}")
+
+
+def time_roofline(k, cls, n_el: int, dt: np.dtype, budget: float) -> float:
+    """Seconds per pass of a kernel moving the rule's bytes with no math, over one flat array of n_el.
+
+    It is the fused driver itself with the rule replaced by copies (read w, g and
+    the state slots, write w and the slots), over one contiguous array: the best
+    case of the same traffic on this machine, measured in the same run.
+    """
+    opt = cls(backend="numba")
+    g = np.zeros(n_el, dt)
+    opt.update({"flat": np.ones(n_el, dt)}, {"flat": g})
+    plan = opt._fused_plan
+    C = np.array([[len(cls.slots)]], dt)
+    rows = np.zeros(1, np.int64)
+    group = plan.groups[0]
+    group.gptr[0] = g.__array_interface__["data"][0]  # g stays alive in this frame
+
+    def step() -> None:
+        k.roofline_step(group.gptr, group.active, group.keyinfo, group.seg, group.chunks, *group.S, C, rows)
+
+    return timeit(step, budget)
+
+
+def time_torch(torch, rule, mode, base, gsets, budget):
+    """Seconds per ``step()`` of torch's optimizer (``mode`` "foreach" or "fused"), None if torch lacks it."""
+    tparams = [torch.from_numpy(a.copy()).requires_grad_() for a in base.values()]
+    tgrads = [[torch.from_numpy(g[key]) for key in base] for g in gsets]
+    try:
+        topt = torch_optimizer(torch, rule, tparams, mode)
+    except (RuntimeError, ValueError, TypeError):
+        return None
+    it = iter(range(10**9))
+
+    def step():
+        for tp, tg in zip(tparams, tgrads[next(it) % 2], strict=True):
+            tp.grad = tg
+        topt.step()
+
+    with torch.no_grad():
+        try:
+            return timeit(step, budget)
+        except (RuntimeError, ValueError, TypeError):
+            return None
+
+
+def time_optax(optax, rule, base, gsets, budget):
+    """Seconds per jitted optax step (update + apply_updates), results blocked on."""
+    import jax
+
+    if next(iter(base.values())).dtype == np.float64:
+        jax.config.update("jax_enable_x64", True)
+    lr = 1e-3 if rule == "adam" else 0.01
+    tx = {
+        "sgd": lambda: optax.sgd(lr),
+        "momentum": lambda: optax.sgd(lr, momentum=0.9),
+        "nesterov": lambda: optax.sgd(lr, momentum=0.9, nesterov=True),
+        "adagrad": lambda: optax.adagrad(lr, eps=1e-7),
+        "rmsprop": lambda: optax.rmsprop(lr, decay=0.99, eps=1e-7),
+        "adam": lambda: optax.adam(lr),
+    }[rule]()
+    params = [jax.numpy.asarray(a) for a in base.values()]
+    grads = [[jax.numpy.asarray(g[key]) for key in base] for g in gsets]
+    state = [params, tx.init(params)]
+
+    @jax.jit
+    def jstep(p, s, g):
+        updates, s = tx.update(g, s, p)
+        return optax.apply_updates(p, updates), s
+
+    it = iter(range(10**9))
+
+    def step():
+        p, s = jstep(state[0], state[1], grads[next(it) % 2])
+        jax.block_until_ready(p)
+        state[0], state[1] = p, s
+
+    return timeit(step, budget)
+
+
+def print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    print("| " + " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)) + " |")
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for r in rows:
+        print("| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) + " |")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="float32, large + many, shorter timing budget")
+    ap.add_argument("--rules", nargs="*", default=[r for r in OPTIMIZERS if r in PEERED], choices=list(OPTIMIZERS))
+    ap.add_argument("--dtypes", nargs="*", default=["float32", "float64"], choices=["float32", "float64"])
+    ap.add_argument("--cases", nargs="*", default=["large", "many", "mlp"], choices=["large", "many", "mlp"])
+    ap.add_argument("--budget", type=float, default=0.4, help="seconds of timing per cell (default 0.4)")
+    ap.add_argument("--no-torch", action="store_true")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.dtypes, args.cases, args.budget = ["float32"], [c for c in args.cases if c != "mlp"] or ["large"], 0.2
+
+    k = fused.load_kernels()
+    torch = None
+    if not args.no_torch:
+        try:
+            import torch  # noqa: PLC0415  (benchmark peer only)
+        except ImportError:
+            torch = None
+    try:
+        import jax  # noqa: F401
+        import optax
+    except ImportError:
+        optax = None
+
+    import numba
+
+    load = os.getloadavg()
+    print(f"# npoptim {npoptim.__version__} step benchmark")
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}")
+    print(
+        f"python {platform.python_version()}, numpy {np.__version__}, numba {numba.__version__}, "
+        f"torch {torch.__version__ if torch else 'absent'}, optax {optax.__version__ if optax else 'not installed'}"
+    )
+    if torch is not None:
+        print(f"torch threads {torch.get_num_threads()}, numba threads {numba.get_num_threads()}")
+    print(f"load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+
+    rows: list[tuple[str, ...]] = []
+    summary: list[tuple] = []
+    rng = np.random.default_rng(0)
+    for dtname in args.dtypes:
+        dt = np.dtype(dtname)
+        for case in args.cases:
+            shp = shapes(case)
+            n_el = sum(int(np.prod(s)) for s in shp)
+            base = {f"p{i}": rng.standard_normal(s).astype(dt) for i, s in enumerate(shp)}
+            gsets = [
+                {key: (0.1 * rng.standard_normal(a.shape)).astype(dt) for key, a in base.items()} for _ in range(2)
+            ]
+            torch_adam_fused = time_torch(torch, "adam", "fused", base, gsets, args.budget) if torch else None
+            for rule in args.rules:
+                cls = OPTIMIZERS[rule]
+                r, w = 2 + len(cls.slots), 1 + len(cls.slots)
+                nbytes = (r + w) * n_el * dt.itemsize
+                t_roof = time_roofline(k, cls, n_el, dt, args.budget)
+                results: dict[str, float | None] = {}
+                lr = 1e-3 if rule == "adam" else 0.01
+                for backend in ("numba", "numpy"):
+                    params = {key: a.copy() for key, a in base.items()}
+                    opt = cls(lr=lr, backend=backend, **HYPER.get(rule, {}))
+                    results[f"npoptim {backend}"] = timeit(alternating(opt.update, params, gsets), args.budget)
+                    if backend == "numba":
+                        assert opt.last_update_backend == "numba"
+                        plan = opt._fused_plan
+                        driver = k.DRIVERS[cls._fused_kernel]
+                        C = np.array([(0.0, *opt._fused_scalars(3))], dt)
+                        rows0 = np.zeros(len(plan.keys), np.int64)
+
+                        # the same alternating gradient arrays as the full step (their addresses)
+                        gptrs = [
+                            np.array([g[key].__array_interface__["data"][0] for key in plan.keys], np.int64)
+                            for g in gsets
+                        ]
+                        turn = iter(range(10**12))
+
+                        def kernel_only(plan=plan, driver=driver, C=C, rows0=rows0, gptrs=gptrs, turn=turn):
+                            gptr = gptrs[next(turn) % 2]
+                            for gr in plan.groups:
+                                gr.gptr[:] = gptr[gr.idx]
+                                driver(gr.gptr, gr.active, gr.keyinfo, gr.seg, gr.chunks, *gr.S, C, rows0[gr.idx])
+
+                        results["  kernel only"] = timeit(kernel_only, args.budget)
+                    del params, opt
+                results["naive numpy"] = None
+                if rule in PEERED:
+                    naive_params = {key: a.copy() for key, a in base.items()}
+                    nv = Naive(rule, lr)
+                    results["naive numpy"] = timeit(
+                        alternating(nv.update, naive_params, gsets), args.budget, max_reps=10
+                    )
+                    del naive_params, nv
+                if torch is not None:
+                    for mode in ("foreach", "fused"):
+                        results[f"torch {mode}"] = time_torch(torch, rule, mode, base, gsets, args.budget)
+                if optax is not None:
+                    try:
+                        results["optax (jit)"] = time_optax(optax, rule, base, gsets, args.budget)
+                    except Exception as exc:  # a peer's failure must not end the run
+                        print(f"  optax {rule}: {exc!r:.100}", file=sys.stderr)
+                        results["optax (jit)"] = None
+                summary.append((dtname, case, rule, dict(results), t_roof, torch_adam_fused))
+                ref = results.get("torch fused")
+                for impl, t in results.items():
+                    if t is None:
+                        rows.append((dtname, case, rule, impl, "n/a", "", "", "", ""))
+                        continue
+                    rows.append(
+                        (
+                            dtname,
+                            case,
+                            rule,
+                            impl,
+                            f"{t * 1e3:.3f}",
+                            f"{nbytes / t / 1e9:.1f}",
+                            f"{100 * t_roof / t:.0f}%",
+                            f"{t / ref:.2f}" if ref else "",
+                            f"{t / torch_adam_fused:.2f}" if torch_adam_fused else "",
+                        )
+                    )
+                rows.append(
+                    (
+                        dtname,
+                        case,
+                        rule,
+                        "roofline",
+                        f"{t_roof * 1e3:.3f}",
+                        f"{nbytes / t_roof / 1e9:.1f}",
+                        "100%",
+                        "",
+                        "",
+                    )
+                )
+                print(f"  done {dtname} {case} {rule}", file=sys.stderr, flush=True)
+    header = (
+        "dtype",
+        "case",
+        "rule",
+        "implementation",
+        "ms/step",
+        "GB/s",
+        "% roofline",
+        "x torch fused",
+        "x torch fused Adam",
+    )
+    print()
+    print_table(header, rows)
+    print("\nSummary: ms per step; 'fast' = npoptim update(), backend numba, checks on; 'kernel' = its rule")
+    print("driver alone; 'checks' = fast/kernel - 1 (validation + finite check + Python); ratios to torch fused")
+    print("of the same rule and of Adam; % roofline of the fast step.\n")
+    short = []
+    for dtname, case, rule, res, t_roof, t_adam in summary:
+        fast, kern, tf = res.get("npoptim numba"), res.get("  kernel only"), res.get("torch fused")
+
+        def ms(t):
+            return f"{t * 1e3:.2f}" if t else "n/a"
+
+        short.append(
+            (
+                dtname, case, rule, ms(fast), ms(kern), ms(res.get("npoptim numpy")), ms(res.get("naive numpy")),
+                ms(res.get("torch foreach")), ms(tf), ms(t_roof), f"{100 * t_roof / fast:.0f}%",
+                f"{100 * (fast / kern - 1):.0f}%", f"{fast / tf:.2f}" if tf else "n/a",
+                f"{fast / t_adam:.2f}" if t_adam else "n/a",
+            )
+        )  # fmt: skip
+    print_table(
+        (
+            "dtype", "case", "rule", "fast", "kernel", "numpy path", "naive numpy", "torch foreach", "torch fused",
+            "roofline", "fast % roofline", "checks", "fast / torch fused", "fast / torch fused Adam",
+        ),
+        short,
+    )  # fmt: skip
+    end = os.getloadavg()
+    print(f"\nload average at end: {end[0]:.2f} {end[1]:.2f} {end[2]:.2f}", end="")
+    print(f"; numba threading layer: {numba.threading_layer()}")
+    print("'x torch fused': time / torch's fused step of the same rule; 'x torch fused Adam': time / torch's")
+    print("fused Adam on the same case and dtype; '% roofline': roofline time / time.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

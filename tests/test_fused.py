@@ -1,0 +1,501 @@
+"""The compiled fast path (``backend="numba"``) against the NumPy reference (``backend="numpy"``).
+
+The reference is each rule's ``_rule`` in NumPy, itself checked against
+torch.optim in test_parity_torch.py.  The fast path repeats the same IEEE
+operations in the same order and dtype (no fast-math, no FMA contraction), so
+the claim tested here is the strongest one: the same bits, in float32 as well
+as float64, for every rule of the registry, over several steps -- including
+many arrays crossing the kernel's chunk boundaries, keys appearing late,
+``None`` gradients (so keys carry different step counts), weight decay, state
+dicts moved between the two paths, and calls the fast path hands back to the
+reference.  It also checks the safety guarantees with the fast path on: a
+call that raises (or is skipped) changes nothing.
+"""
+
+from __future__ import annotations
+
+import copy as copy_module
+import os
+import pickle
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from npoptim import OPTIMIZERS, NonFiniteGradientError
+from npoptim.optimizers import base, fused
+
+pytestmark = pytest.mark.skipif(not fused.fast_path_possible(), reason="numba is not installed")
+
+RULES = sorted(OPTIMIZERS)
+DTYPES = [np.float32, np.float64]
+# non-default hyperparameters, so no constant is accidentally right
+HYPER = {
+    "sgd": {"lr": 0.05},
+    "momentum": {"lr": 0.03, "momentum": 0.8},
+    "nesterov": {"lr": 0.03, "momentum": 0.7},
+    "adagrad": {"lr": 0.1, "eps": 1e-6},
+    "rmsprop": {"lr": 0.02, "decay_rate": 0.9, "eps": 1e-6},
+    "adam": {"lr": 0.01, "beta1": 0.8, "beta2": 0.99, "eps": 1e-7},
+    "adamw": {"lr": 0.01, "beta1": 0.8, "beta2": 0.99, "eps": 1e-7},
+    "nadam": {"lr": 0.01, "beta1": 0.8, "beta2": 0.99, "eps": 1e-7, "momentum_decay": 0.01},
+    "adamax": {"lr": 0.01, "beta1": 0.8, "beta2": 0.99, "eps": 1e-7},
+    "adadelta": {"lr": 0.5, "decay_rate": 0.8, "eps": 1e-5},
+    "radam": {"lr": 0.01, "beta1": 0.8, "beta2": 0.9, "eps": 1e-7},  # rectified from step 6 (rho_inf = 19)
+    "lion": {"lr": 0.01, "beta1": 0.8, "beta2": 0.95},
+}
+#: Configurations that change a rule's slots or kernel branches, checked like the defaults.
+VARIANTS = {
+    "adam-amsgrad": ("adam", {"amsgrad": True}),
+    "adamw-amsgrad": ("adamw", {"amsgrad": True}),
+    "rmsprop-centered": ("rmsprop", {"centered": True}),
+    "rmsprop-momentum": ("rmsprop", {"momentum": 0.8}),
+    "rmsprop-centered-momentum": ("rmsprop", {"centered": True, "momentum": 0.7}),
+    "adagrad-options": ("adagrad", {"initial_accumulator_value": 0.3, "lr_decay": 0.05}),
+    "adam-clipped": ("adam", {"clip_norm": 5.0, "clip_value": 1.5}),
+}
+# 0-d, empty, tiny, and arrays larger than one kernel chunk (fused.BLOCK = 65,536 elements)
+SHAPES = [(), (0,), (1,), (3, 4), (7,), (fused.BLOCK + 3,), (2, 3, 5), (300, 500), (17,)] + [(4, 8)] * 20
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _compiled():
+    fused.warm_up()  # compile (cold cache) or load every kernel once, synchronously
+
+
+def make(rule: str, backend: str, **extra) -> base.Optimizer:
+    return OPTIMIZERS[rule](backend=backend, **{**HYPER[rule], **extra})
+
+
+def params_for(rng, dtype, shapes=SHAPES):
+    return {f"k{i}": rng.standard_normal(s).astype(dtype) for i, s in enumerate(shapes)}
+
+
+def copy(d):
+    return {k: (None if v is None else v.copy()) for k, v in d.items()}
+
+
+def assert_same(opt_a, pa, opt_b, pb):
+    """Bit-identical parameters and state dicts (np.array_equal; NaN never appears here)."""
+    assert pa.keys() == pb.keys()
+    for k in pa:
+        assert pa[k].dtype == pb[k].dtype
+        assert np.array_equal(pa[k], pb[k]), k
+    sa, sb = opt_a.state_dict(), opt_b.state_dict()
+    assert sa["step_count"] == sb["step_count"] and sa["skipped_steps"] == sb["skipped_steps"]
+    assert sa["state"].keys() == sb["state"].keys()
+    for k, entry in sa["state"].items():
+        assert entry["step"] == sb["state"][k]["step"], k
+        for slot in opt_a.slots:
+            assert entry[slot].dtype == sb["state"][k][slot].dtype
+            assert np.array_equal(entry[slot], sb["state"][k][slot]), (k, slot)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("rule", RULES + list(VARIANTS))
+@pytest.mark.parametrize("weight_decay", [0.0, 0.01])
+def test_same_bits_as_reference(rule, dtype, weight_decay):
+    rng = np.random.default_rng(1)
+    p0 = params_for(rng, dtype)
+    rule, extra = VARIANTS.get(rule, (rule, {}))
+    fast = make(rule, "numba", weight_decay=weight_decay, **extra)
+    ref = make(rule, "numpy", weight_decay=weight_decay, **extra)
+    pf, pr = copy(p0), copy(p0)
+    late = rng.standard_normal((5, 6)).astype(dtype)
+    for step in range(6):
+        if step == 2:  # a key appears: fresh state for it only
+            pf["late"], pr["late"] = late.copy(), late.copy()
+        grads = {k: rng.standard_normal(v.shape).astype(dtype) for k, v in pf.items()}
+        if step in (1, 3):  # no gradient: key, state and its step count untouched
+            grads["k3"] = None
+            grads["k8"] = None
+        fast.update(pf, grads)
+        ref.update(pr, grads)
+        assert fast.last_update_backend == "numba" and ref.last_update_backend == "numpy"
+        assert_same(fast, pf, ref, pr)
+    # keys now carry different step counts (bias corrections per key)
+    assert {fast.state[k]["step"] for k in fast.state} == {6, 4}
+
+
+def test_only_keys_with_gradients_get_state():
+    rng = np.random.default_rng(2)
+    p = params_for(rng, np.float64, [(3,), (4,)])
+    opt = make("adam", "numba")
+    opt.update(p, {"k0": np.ones(3), "k1": None})
+    assert list(opt.state) == ["k0"] and opt.state["k0"]["step"] == 1
+    opt.update(p, {"k0": np.ones(3), "k1": np.ones(4)})
+    assert opt.state["k0"]["step"] == 2 and opt.state["k1"]["step"] == 1
+    assert opt.step_count == 2
+
+
+def test_all_none_gradients_change_nothing():
+    # the reference counts a call with no gradient at all as not a step
+    rng = np.random.default_rng(3)
+    p = params_for(rng, np.float32, [(3,), (4,)])
+    fast, ref = make("adam", "numba"), make("adam", "numpy")
+    pf, pr = copy(p), copy(p)
+    for opt, pp in ((fast, pf), (ref, pr)):
+        opt.update(pp, {"k0": np.ones(3, np.float32), "k1": np.ones(4, np.float32)})
+        opt.update(pp, {"k0": None, "k1": None})
+    assert_same(fast, pf, ref, pr)
+
+
+@pytest.mark.parametrize("rule", RULES)
+def test_nan_in_last_array_changes_nothing(rule):
+    rng = np.random.default_rng(4)
+    p = params_for(rng, np.float32)
+    opt = make(rule, "numba")
+    opt.update(p, {k: np.ones_like(v) for k, v in p.items()})
+    before_p, before_s = copy(p), opt.state_dict()
+    grads = {k: rng.standard_normal(v.shape).astype(np.float32) for k, v in p.items()}
+    last = list(grads)[-1]
+    grads[last][-1, -1] = np.nan
+    with pytest.raises(NonFiniteGradientError) as info:
+        opt.update(p, grads)
+    assert info.value.keys == [last] and info.value.step == 2 and repr(last) in str(info.value)
+    after_s = opt.state_dict()
+    assert after_s["step_count"] == 1 and after_s["skipped_steps"] == 0
+    for k in p:
+        assert np.array_equal(p[k], before_p[k])
+        assert after_s["state"][k]["step"] == before_s["state"][k]["step"]
+        for slot in opt.slots:
+            assert np.array_equal(after_s["state"][k][slot], before_s["state"][k][slot])
+
+
+def test_skip_policy_matches_reference():
+    rng = np.random.default_rng(5)
+    p0 = params_for(rng, np.float64)
+    fast, ref = make("adam", "numba", on_nonfinite="skip"), make("adam", "numpy", on_nonfinite="skip")
+    pf, pr = copy(p0), copy(p0)
+    for step in range(4):
+        grads = {k: rng.standard_normal(v.shape) for k, v in p0.items()}
+        if step == 2:
+            grads["k5"][7] = np.inf
+        fast.update(pf, grads)
+        ref.update(pr, grads)
+    assert fast.skipped_steps == 1 and fast.step_count == 3
+    assert fast.last_update_backend == "numba"  # back on the fast path after the skipped step
+    assert_same(fast, pf, ref, pr)
+
+
+@pytest.mark.parametrize("rule", ["adam", "momentum", "sgd"])
+def test_state_dict_round_trip_between_paths(rule):
+    rng = np.random.default_rng(6)
+    p0 = params_for(rng, np.float32)
+    grads = [{k: rng.standard_normal(v.shape).astype(np.float32) for k, v in p0.items()} for _ in range(6)]
+    # fast 3 steps -> reference 3 steps, and reference 3 -> fast 3; and 6 uninterrupted of each
+    a1, pa = make(rule, "numba"), copy(p0)
+    b1, pb = make(rule, "numpy"), copy(p0)
+    for g in grads[:3]:
+        a1.update(pa, g)
+        b1.update(pb, g)
+    a2, b2 = make(rule, "numpy"), make(rule, "numba")
+    a2.load_state_dict(a1.state_dict())
+    b2.load_state_dict(b1.state_dict())
+    for g in grads[3:]:
+        a2.update(pa, g)
+        b2.update(pb, g)
+    assert b2.last_update_backend == "numba"
+    whole, pw = make(rule, "numba"), copy(p0)
+    for g in grads:
+        whole.update(pw, g)
+    assert_same(a2, pa, whole, pw)
+    assert_same(b2, pb, whole, pw)
+
+
+def test_load_state_dict_into_a_running_fast_optimizer():
+    rng = np.random.default_rng(7)
+    p0 = params_for(rng, np.float64, [(10,), (fast_n := fused.BLOCK * 2 + 1,)])
+    g = {k: rng.standard_normal(v.shape) for k, v in p0.items()}
+    opt, p = make("rmsprop", "numba"), copy(p0)
+    opt.update(p, g)
+    saved, saved_p = opt.state_dict(), copy(p)
+    opt.update(p, g)
+    opt.load_state_dict(saved)  # replaces the state the fast path's buffers hold
+    p = saved_p
+    opt.update(p, g)
+    ref, pr = make("rmsprop", "numpy"), copy(p0)
+    ref.update(pr, g)
+    ref.update(pr, g)
+    assert opt.last_update_backend == "numba" and p["k1"].size == fast_n
+    assert_same(opt, p, ref, pr)
+
+
+def test_hyperparameter_changes_between_steps_are_used():
+    rng = np.random.default_rng(8)
+    p0 = params_for(rng, np.float32, [(100,), (3, 3)])
+    fast, ref = make("nesterov", "numba"), make("nesterov", "numpy")
+    pf, pr = copy(p0), copy(p0)
+    for lr in (0.1, 0.05, 0.01):
+        fast.lr = ref.lr = lr
+        fast.momentum = ref.momentum = lr * 5
+        g = {k: rng.standard_normal(v.shape).astype(np.float32) for k, v in p0.items()}
+        fast.update(pf, g)
+        ref.update(pr, g)
+    assert_same(fast, pf, ref, pr)
+
+
+def test_new_param_arrays_each_step_keep_their_state():
+    # frameworks that rebuild their parameter dict (or arrays) every step
+    rng = np.random.default_rng(9)
+    p0 = params_for(rng, np.float64, [(50,), (4, 5)])
+    fast, ref = make("adam", "numba"), make("adam", "numpy")
+    pf, pr = copy(p0), copy(p0)
+    for _ in range(3):
+        g = {k: rng.standard_normal(v.shape) for k, v in p0.items()}
+        pf = copy(pf)  # new arrays, same keys
+        fast.update(pf, g)
+        ref.update(pr, g)
+    assert fast.last_update_backend == "numba"
+    assert_same(fast, pf, ref, pr)
+
+
+def _unusual_cases():
+    """Calls the fast path hands to the reference: (name, make) with make(seed) -> (params, grads-or-None)."""
+
+    def f32(rng):
+        return params_for(rng, np.float32, [(6, 4), (5,)])
+
+    def strided(rng):
+        return rng.standard_normal((6, 8)).astype(np.float32)[:, ::2]
+
+    def shared(rng):
+        buf = rng.standard_normal(20)
+        return {"a": buf[:12], "b": buf[8:]}
+
+    def complex_(rng):
+        return {"z": rng.standard_normal((3, 2)) + 1j * rng.standard_normal((3, 2))}
+
+    yield "float16", lambda rng: (params_for(rng, np.float16, [(6, 4), (5,)]), None)
+    yield "complex", lambda rng: (complex_(rng), None)
+    yield "non-contiguous param", lambda rng: ({"a": strided(rng), "b": f32(rng)["k1"]}, None)
+    yield "float64 grad", lambda rng: (f32(rng), {"k0": rng.standard_normal((6, 4)), "k1": rng.standard_normal(5)})
+    yield "non-contiguous grad", lambda rng: (f32(rng), {"k0": strided(rng), "k1": np.ones(5, np.float32)})
+    yield "params sharing memory", lambda rng: (shared(rng), None)
+    yield "grad is the param", lambda rng: (params_for(rng, np.float64, [(7,)]), "self")
+
+
+@pytest.mark.parametrize("rule", ["adam", "rmsprop"])
+def test_unusual_calls_take_the_reference_path_with_the_same_result(rule):
+    for name, case in _unusual_cases():
+        fast, ref = make(rule, "numba"), make(rule, "numpy")
+        pf, _ = case(np.random.default_rng(10))
+        pr, _ = case(np.random.default_rng(10))  # the same values, built the same way (views stay views)
+        for step in range(2):
+            for opt, p in ((fast, pf), (ref, pr)):
+                _, g = case(np.random.default_rng(20 + step))
+                if g is None:
+                    g = {k: np.full(v.shape, 0.5, v.dtype) for k, v in p.items()}
+                elif g == "self":
+                    g = dict(p)
+                opt.update(p, g)
+            assert fast.last_update_backend == "numpy", name
+        assert_same(fast, pf, ref, pr)
+
+
+def test_fast_path_resumes_after_an_unusual_call():
+    rng = np.random.default_rng(11)
+    p0 = params_for(rng, np.float32, [(9,), (4, 4)])
+    fast, ref = make("adam", "numba"), make("adam", "numpy")
+    pf, pr = copy(p0), copy(p0)
+    paths = []
+    for step in range(4):
+        g = {k: rng.standard_normal(v.shape) for k, v in p0.items()}  # float64 grads: reference path
+        if step != 1:
+            g = {k: v.astype(np.float32) for k, v in g.items()}
+        fast.update(pf, g)
+        ref.update(pr, g)
+        paths.append(fast.last_update_backend)
+    assert paths == ["numba", "numpy", "numba", "numba"]
+    assert_same(fast, pf, ref, pr)
+
+
+def errors_of(opt, params, grads):
+    with pytest.raises(Exception) as info:
+        opt.update(params, grads)
+    return type(info.value), str(info.value)
+
+
+def test_errors_after_the_plan_exists_are_the_reference_errors():
+    """Once the fast path knows a structure, a bad call still raises exactly what the reference raises."""
+    rng = np.random.default_rng(12)
+    p0 = params_for(rng, np.float64, [(4,), (2, 3)])
+    good = {k: np.ones_like(v) for k, v in p0.items()}
+    bad_calls = [
+        lambda p: (p, {"k0": good["k0"]}),  # missing key
+        lambda p: (p, {**good, "extra": np.ones(2)}),  # extra key
+        lambda p: (p, {**good, "k1": np.ones((3, 2))}),  # shape
+        lambda p: (p, {**good, "k1": np.ones((2, 3), np.int64)}),  # integer grad
+        lambda p: (p, {**good, "k1": [[1.0] * 3] * 2}),  # not an array
+        lambda p: ({**p, "k0": p["k0"].astype(np.int32)}, good),  # integer param
+    ]
+    for make_call in bad_calls:
+        fast, ref = make("adam", "numba"), make("adam", "numpy")
+        pf, pr = copy(p0), copy(p0)
+        fast.update(pf, good)
+        ref.update(pr, good)
+        before = copy(pf)
+        assert errors_of(fast, *make_call(pf)) == errors_of(ref, *make_call(pr))
+        assert all(np.array_equal(before[k], pf[k]) for k in pf)
+        assert_same(fast, pf, ref, pr)
+
+
+def test_param_changed_in_place_after_the_plan_is_caught():
+    rng = np.random.default_rng(13)
+    p0 = params_for(rng, np.float64, [(6,), (2, 3)])
+    g = {k: np.ones_like(v) for k, v in p0.items()}
+    # made read-only
+    fast, ref = make("sgd", "numba"), make("sgd", "numpy")
+    pf, pr = copy(p0), copy(p0)
+    fast.update(pf, g)
+    ref.update(pr, g)
+    pf["k1"].flags.writeable = False
+    pr["k1"].flags.writeable = False
+    assert errors_of(fast, pf, g) == errors_of(ref, pr, g)
+    # reshaped in place: the state no longer fits
+    fast, ref = make("adam", "numba"), make("adam", "numpy")
+    pf, pr = copy(p0), copy(p0)
+    fast.update(pf, g)
+    ref.update(pr, g)
+    pf["k1"].shape = (3, 2)
+    pr["k1"].shape = (3, 2)
+    g2 = {"k0": g["k0"], "k1": np.ones((3, 2))}
+    kind, message = errors_of(fast, pf, g2)
+    assert (kind, message) == errors_of(ref, pr, g2) and "changed since its state was created" in message
+
+
+def test_numpy_backend_pieces_are_the_whole_array_rule(monkeypatch):
+    """``backend="numpy"`` runs ``_rule`` on 64K pieces; the same bits as one call on the whole array."""
+    rng = np.random.default_rng(14)
+    p0 = {"w": rng.standard_normal(3 * base.CHUNK + 5).astype(np.float32), "b": rng.standard_normal(10)}
+    for rule in RULES:
+        pieces, whole = make(rule, "numpy"), make(rule, "numpy")
+        pp, pw = copy(p0), copy(p0)
+        for _ in range(3):
+            g = {k: rng.standard_normal(v.shape).astype(v.dtype) for k, v in p0.items()}
+            pieces.update(pp, g)
+            monkeypatch.setattr(base, "CHUNK", 1 << 40)
+            whole.update(pw, g)
+            monkeypatch.undo()
+        assert_same(pieces, pp, whole, pw)
+
+
+def test_backend_is_validated_and_not_a_hyperparameter():
+    with pytest.raises(ValueError, match="backend='gpu'"):
+        OPTIMIZERS["adam"](backend="gpu")
+    opt = OPTIMIZERS["adam"](backend="numpy")
+    with pytest.raises(ValueError, match="backend='fast'"):
+        opt.backend = "fast"
+    assert opt.backend == "numpy"
+    assert "backend" not in opt.hyperparameters and "backend" not in opt.state_dict()["hyperparameters"]
+    opt.backend = "numba"
+    p = {"w": np.ones(3)}
+    opt.update(p, {"w": np.ones(3)})
+    assert opt.last_update_backend == "numba"
+
+
+def test_auto_backend_switches_to_the_compiled_path():
+    rng = np.random.default_rng(15)
+    p0 = params_for(rng, np.float32, [(fused.AUTO_MIN_ELEMENTS,), (3, 3)])
+    auto, ref = OPTIMIZERS["momentum"](), OPTIMIZERS["momentum"](backend="numpy")
+    pa, pr = copy(p0), copy(p0)
+    deadline = time.monotonic() + 60
+    while True:
+        g = {k: rng.standard_normal(v.shape).astype(np.float32) for k, v in p0.items()}
+        auto.update(pa, g)
+        ref.update(pr, g)
+        if auto.last_update_backend == "numba" or time.monotonic() > deadline:
+            break
+    assert auto.last_update_backend == "numba"
+    assert_same(auto, pa, ref, pr)
+
+
+def test_auto_backend_keeps_small_problems_on_the_numpy_path():
+    """Below AUTO_MIN_ELEMENTS the thread wake-ups cost more than NumPy's passes: "auto" stays on NumPy."""
+    rng = np.random.default_rng(18)
+    p0 = params_for(rng, np.float64, [(fused.AUTO_MIN_ELEMENTS - 10,), (3, 3)])
+    opt = OPTIMIZERS["adam"]()
+    for _ in range(3):
+        opt.update(p0, {k: rng.standard_normal(v.shape) for k, v in p0.items()})
+        assert opt.last_update_backend == "numpy"
+    big = {"w": np.zeros(fused.AUTO_MIN_ELEMENTS)}
+    forced = OPTIMIZERS["adam"](backend="numba")
+    forced.update(big, {"w": np.ones_like(big["w"])})
+    assert forced.last_update_backend == "numba"
+
+
+def test_numba_stays_off_openmp_so_torch_is_not_slowed():
+    """numba's OpenMP layer beside torch's made torch ~90x slower; we pick tbb/workqueue instead."""
+    import numba
+
+    if "NUMBA_THREADING_LAYER" in os.environ:
+        pytest.skip("the user chose numba's threading layer")
+    opt, p = make("adam", "numba"), {"w": np.ones(fused.BLOCK * 3)}
+    opt.update(p, {"w": np.ones_like(p["w"])})
+    assert numba.threading_layer() in ("tbb", "workqueue")
+
+
+def test_import_npoptim_does_not_import_numba():
+    code = "import sys, numpy as np, npoptim; print('numba' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_copied_optimizers_do_not_share_the_fast_paths_buffers():
+    rng = np.random.default_rng(16)
+    p0 = params_for(rng, np.float32, [(10,), (3, 4)])
+    grads = [{k: rng.standard_normal(v.shape).astype(np.float32) for k, v in p0.items()} for _ in range(4)]
+    opt, p = make("adam", "numba"), copy(p0)
+    for g in grads[:2]:
+        opt.update(p, g)
+    p2, opt2 = copy_module.deepcopy((p, opt))  # e.g. a trainer object holding both
+    p3, opt3 = pickle.loads(pickle.dumps((p, opt)))
+    for g in grads[2:]:
+        for o, pp in ((opt, p), (opt2, p2), (opt3, p3)):
+            o.update(pp, g)
+            assert o.last_update_backend == "numba"
+    ref, pr = make("adam", "numpy"), copy(p0)
+    for g in grads:
+        ref.update(pr, g)
+    for o, pp in ((opt, p), (opt2, p2), (opt3, p3)):
+        assert_same(o, pp, ref, pr)
+
+
+def test_gradients_with_equal_but_distinct_dtype_objects_stay_on_the_fast_path():
+    # arrays that went through pickle (joblib, dask, multiprocessing) carry a new dtype object
+    rng = np.random.default_rng(17)
+    p0 = params_for(rng, np.float64, [(10,), (3, 4)])
+    fast, ref = make("rmsprop", "numba"), make("rmsprop", "numpy")
+    pf, pr = pickle.loads(pickle.dumps(p0)), copy(p0)
+    for _ in range(3):
+        g = pickle.loads(pickle.dumps({k: rng.standard_normal(v.shape) for k, v in p0.items()}))
+        assert g["k0"].dtype is not np.dtype(np.float64)
+        fast.update(pf, g)
+        ref.update(pr, g)
+        assert fast.last_update_backend == "numba"
+    assert_same(fast, pf, ref, pr)
+
+
+def test_default_backend_loads_the_kernels_in_the_background_in_a_fresh_process():
+    """``Adam()`` starts on the NumPy path, switches once numba is loaded, and never changes a bit."""
+    code = """
+import time, numpy as np, npoptim
+rng = np.random.default_rng(0)
+p = {"w": rng.standard_normal((512, 512)).astype(np.float32), "b": np.zeros(20, np.float32)}
+q = {k: v.copy() for k, v in p.items()}
+auto, ref = npoptim.Adam(), npoptim.Adam(backend="numpy")
+paths, deadline = [], time.monotonic() + 120
+while not paths or (paths[-1] != "numba" and time.monotonic() < deadline):
+    g = {k: rng.standard_normal(v.shape).astype(np.float32) for k, v in p.items()}
+    auto.update(p, g)
+    ref.update(q, g)
+    paths.append(auto.last_update_backend)
+    time.sleep(0.001)
+same = all(np.array_equal(p[k], q[k]) for k in p)
+print(paths[0], paths[-1], same)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=180)
+    first, last, same = out.stdout.split()
+    assert (first, last, same) == ("numpy", "numba", "True")
