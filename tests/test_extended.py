@@ -537,3 +537,22 @@ def test_version_1_state_dicts_still_load():
     sd["version"] = 2
     with pytest.raises(StateDictError, match="clip_norm"):
         Adam().load_state_dict(sd)
+
+
+# --- the compiled path knows every configuration ---------------------------------------------------
+
+
+@pytest.mark.skipif(not fused.fast_path_possible(), reason="numba is not installed")
+def test_every_configuration_has_a_kernel_and_warm_up_loads_them_all():
+    """Each option set of ``_fused_variants`` selects a kernel of ``DRIVERS``; together they use every
+    rule kernel, and ``fused.warm_up()`` loads each for float32 and float64 (no compile mid-training)."""
+    fused.warm_up()
+    k = fused.load_kernels()
+    used = set()
+    for cls in npoptim.OPTIMIZERS.values():
+        for options in cls._fused_variants:
+            opt = cls(**options)
+            assert opt._fused_kernel in k.DRIVERS, (cls.__name__, options)
+            used.add(opt._fused_kernel)
+            assert all(fused._warm.get((opt._fused_kernel, np.dtype(dt))) for dt in (np.float32, np.float64))
+    assert used == set(k.DRIVERS)

@@ -144,6 +144,8 @@ class Optimizer:
 
     #: Name of the rule's compiled kernel in ``fused.kernels.DRIVERS`` (None: reference only).
     _fused_kernel: ClassVar[str | None] = None
+    #: Constructor options that select each of the rule's kernels (``_kernel_for``); ``fused.warm_up`` loads them all.
+    _fused_variants: ClassVar[tuple[dict[str, Any], ...]] = ({},)
     #: Whether ``_rule`` is element-wise, so it may run on pieces of an array
     #: (set False for a rule that uses whole-array quantities, e.g. a norm).
     _elementwise: ClassVar[bool] = True

@@ -329,6 +329,8 @@ class RMSprop(Optimizer):
     def _kernel_for(cls, hyper):
         return "_".join(["rmsprop"] + ["centered"] * bool(hyper["centered"]) + ["momentum"] * (hyper["momentum"] > 0))
 
+    _fused_variants = ({}, {"centered": True}, {"momentum": 0.9}, {"centered": True, "momentum": 0.9})
+
     def _rule(self, p, g, s, t):
         h, rho = s["h"], self.decay_rate
         h *= rho
@@ -453,6 +455,8 @@ class Adam(Optimizer):
     @classmethod
     def _kernel_for(cls, hyper):
         return cls._fused_kernel + "_amsgrad" * bool(hyper["amsgrad"])
+
+    _fused_variants = ({}, {"amsgrad": True})
 
     def _fused_scalars(self, t):
         b1, b2, lr = self.beta1, self.beta2, self.current_lr

@@ -73,7 +73,7 @@ _lock = threading.Lock()  # numba's workqueue threading layer must not be entere
 _kernels: Any = None
 _layout: np.ndarray | None = None
 # backend="auto" loads kernels in the background: (class, dtype) -> True when loaded, False while loading
-_warm: dict[tuple[type, np.dtype], bool] = {}
+_warm: dict[tuple[str, np.dtype], bool] = {}  # keyed by kernel name: options may have their own kernel
 _warm_errors: list[BaseException] = []
 
 
@@ -326,33 +326,36 @@ class Plan:
         return True
 
 
-def _warm_in_background(cls: type, dtypes: set[np.dtype]) -> bool:
-    """True if ``cls``'s kernels for ``dtypes`` are loaded; else start loading them in a thread.
+def _warm_in_background(opt: Any, dtypes: set[np.dtype]) -> bool:
+    """True if ``opt``'s kernel for ``dtypes`` is loaded; else start loading it in a thread.
 
     Importing numba and loading even cached machine code takes ~0.5-1.5 s (numba's
     own start-up), and compiling from a cold cache ~5-10 s per rule and dtype.
     With ``backend="auto"`` the first steps therefore run on the (bit-identical)
     NumPy path while a daemon thread does that work; later steps switch over.
     """
-    todo = [dt for dt in dtypes if not _warm.get((cls, dt))]
+    kernel = opt._fused_kernel
+    todo = [dt for dt in dtypes if not _warm.get((kernel, dt))]
     if not todo:
         return True
     if _warm_errors:
         return False
-    fresh = [dt for dt in todo if (cls, dt) not in _warm]
+    fresh = [dt for dt in todo if (kernel, dt) not in _warm]
     if fresh:
         for dt in fresh:
-            _warm[(cls, dt)] = False
-        threading.Thread(target=_load, args=(cls, fresh), name="npoptim-numba-load", daemon=True).start()
+            _warm[(kernel, dt)] = False
+        args = (type(opt), opt.hyperparameters, fresh)
+        threading.Thread(target=_load, args=args, name="npoptim-numba-load", daemon=True).start()
     return False
 
 
-def _load(cls: type, dtypes: list[np.dtype]) -> None:
+def _load(cls: type, hyperparameters: dict[str, Any], dtypes: list[np.dtype]) -> None:
+    """Run one step of ``cls(**hyperparameters)`` on the compiled path per dtype (loads or compiles its kernel)."""
     try:
         for dt in dtypes:
-            opt = cls(backend="numba")
+            opt = cls(**hyperparameters, backend="numba")
             opt.update({"w": np.zeros(3, dt)}, {"w": np.ones(3, dt)})
-            _warm[(cls, dt)] = opt.last_update_backend == "numba"
+            _warm[(opt._fused_kernel, dt)] = opt.last_update_backend == "numba"
     except BaseException as exc:  # noqa: BLE001 -- recorded; "auto" then stays on the NumPy path
         _warm_errors.append(exc)
 
@@ -377,7 +380,7 @@ def try_update(opt: Any, params: Any, grads: Any, replanned: bool = False) -> bo
     if plan is None:
         if opt._backend == "auto" and (
             sum(getattr(p, "size", 0) for p in params.values()) < AUTO_MIN_ELEMENTS
-            or not _warm_in_background(type(opt), {p.dtype for p in params.values() if isinstance(p, np.ndarray)})
+            or not _warm_in_background(opt, {p.dtype for p in params.values() if isinstance(p, np.ndarray)})
         ):
             return False
         if opt._fused_declined is not None and opt._fused_declined == _signature(params):
@@ -486,7 +489,8 @@ def warm_up() -> None:
     for cls in OPTIMIZERS.values():
         if getattr(cls, "_fused_kernel", None) is None:
             continue
-        for dt in _FAST_DTYPES:
-            _load(cls, [dt])
-        if _warm_errors:
-            raise _warm_errors[0]
+        for options in cls._fused_variants:  # every configuration with a kernel of its own
+            for dt in _FAST_DTYPES:
+                _load(cls, options, [dt])
+            if _warm_errors:
+                raise _warm_errors[0]
