@@ -123,11 +123,12 @@ def test_divergence_is_recorded_not_raised(digits):
     json.dumps(res, allow_nan=False)  # no NaN leaks into the JSON
 
 
-def test_defaults_cover_every_registered_optimizer():
-    from npoptim import OPTIMIZERS
+def test_default_selection_is_the_books_six_and_all_is_the_registry():
+    from npoptim import BOOK_OPTIMIZERS, OPTIMIZERS
 
     chosen = training._resolve_optimizers(None, None)
-    assert list(chosen) == list(OPTIMIZERS)
+    assert list(chosen) == list(BOOK_OPTIMIZERS) == ["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"]
+    assert list(training._resolve_optimizers("all", None)) == list(OPTIMIZERS)
     assert all(lr == training.DEFAULT_LR == 0.01 for lr in chosen.values())
 
 

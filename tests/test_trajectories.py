@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from npoptim import OPTIMIZERS, SGD, Adam, Momentum, Nesterov
+from npoptim import BOOK_OPTIMIZERS, OPTIMIZERS, SGD, Adam, Momentum, Nesterov
 from npoptim.cli import main
 from npoptim.experiments import theory
 from npoptim.experiments.trajectories import run_path, run_trajectories
@@ -48,7 +48,7 @@ def test_book_figure_is_a_real_png_of_the_size_set(book):
     assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 500
     c = result["config"]
     assert c["function"] == "anisotropic" and c["start"] == [-7.0, 2.0] and c["steps"] == 30
-    assert c["optimizers"] == list(OPTIMIZERS)
+    assert c["optimizers"] == list(BOOK_OPTIMIZERS)
     assert {k: c["lrs"][k] for k in ("sgd", "momentum", "adagrad", "adam")} == {
         "sgd": 0.95, "momentum": 0.1, "adagrad": 1.5, "adam": 0.3}
 
@@ -57,7 +57,7 @@ def test_result_json_is_what_was_returned(book):
     out, result = book
     assert json.loads((out / "trajectories.json").read_text()) == result
     table = [line for line in result["summary_markdown"].splitlines() if line.startswith("|")]
-    assert result["caption"] and len(table) == len(OPTIMIZERS) + 2
+    assert result["caption"] and len(table) == len(BOOK_OPTIMIZERS) + 2
     theory_png, _ = _png(out / result["figures"]["theory"])
     assert theory_png.var() > 0
     assert "![trajectories](trajectories.png)" in (out / "trajectories.md").read_text()

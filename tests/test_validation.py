@@ -773,3 +773,17 @@ def test_random_bad_input_never_changes_anything(call):
     opt.update(params, good)
     twin.update(twin_params, {k: g.copy() for k, g in good.items()})
     assert_unchanged(snapshot(twin, twin_params), opt, params)
+
+
+def test_select_optimizers_defaults_all_and_refusals():
+    from npoptim import BOOK_OPTIMIZERS, OPTIMIZERS, select_optimizers
+
+    assert select_optimizers(None) == list(BOOK_OPTIMIZERS)
+    assert select_optimizers("all") == list(OPTIMIZERS) == select_optimizers(["ALL"])
+    assert select_optimizers(["Adam", "sgd"]) == ["adam", "sgd"]
+    with pytest.raises(ValueError, match="'adamm'"):
+        select_optimizers(["adamm"])
+    with pytest.raises(ValueError, match="listed twice: adam"):
+        select_optimizers(["adam", "ADAM"])
+    with pytest.raises(ValueError, match="no optimizer selected"):
+        select_optimizers([])

@@ -13,6 +13,7 @@ array([-0.001,  0.001])
 from .checkpoint import load_checkpoint, save_checkpoint
 from .errors import CheckpointError, KeyMismatchError, NonFiniteGradientError, StateDictError
 from .optimizers import (
+    BOOK_OPTIMIZERS,
     OPTIMIZERS,
     SGD,
     Adadelta,
@@ -30,6 +31,7 @@ from .optimizers import (
     create_optimizer,
     get_optimizer,
     optimizer_from_state_dict,
+    select_optimizers,
 )
 
 __version__ = "0.1.0"
@@ -49,6 +51,8 @@ __all__ = [
     "Lion",
     "Optimizer",
     "OPTIMIZERS",
+    "BOOK_OPTIMIZERS",
+    "select_optimizers",
     "get_optimizer",
     "create_optimizer",
     "optimizer_from_state_dict",

@@ -50,7 +50,7 @@ def _n_jobs(text: str) -> int:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..optimizers import OPTIMIZERS
+    from ..optimizers import BOOK_OPTIMIZERS
 
     mode = parser.add_argument_group("what to do (default: run or resume the sweep described by the options)")
     ex = mode.add_mutually_exclusive_group()
@@ -66,8 +66,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     spec_option("--problems", nargs="+", metavar="SPEC", default=list(DEFAULT_PROBLEMS),
                    help="test-function specs of npoptim.functions (e.g. rosenbrock, 'quadratic:kappa=100,dim=10') "
                    "and/or the training tasks digits, mnist (default: %(default)s)")
-    spec_option("--optimizers", nargs="+", metavar="NAME", default=list(OPTIMIZERS),
-                   help="names from the optimizer registry (default: all: %(default)s)")
+    spec_option("--optimizers", nargs="+", metavar="NAME", default=list(BOOK_OPTIMIZERS),
+                   help="names from the optimizer registry, or 'all' (default: the book's six: %(default)s)")
     spec_option("--search", choices=("random", "grid"), default="random", help="search method (default: random)")
     spec_option("--space", choices=("full", "lr"), default="full",
                    help="tune lr plus each optimizer's table of hyperparameters (full), or lr only (default: full)")
@@ -118,11 +118,12 @@ def _out_dir(args: argparse.Namespace, db: str) -> Path:
 
 
 def _spec_from_args(args: argparse.Namespace):
+    from ..optimizers import select_optimizers
     from ..sweeps.protocol import SweepSpec
 
     return SweepSpec(
         problems=tuple(args.problems),
-        optimizers=tuple(args.optimizers),
+        optimizers=tuple(select_optimizers(args.optimizers)),
         search=args.search,
         space=args.space,
         budget=args.budget,

@@ -185,21 +185,10 @@ def _positive(what: str, value: Any) -> float:
     return float(value)
 
 
-def _resolve_optimizers(optimizers: Sequence[str] | None) -> list[str]:
-    from ..optimizers import OPTIMIZERS, get_optimizer
+def _resolve_optimizers(optimizers: Sequence[str] | str | None) -> list[str]:
+    from ..optimizers import select_optimizers
 
-    if optimizers is None:
-        return list(OPTIMIZERS)
-    if isinstance(optimizers, str):
-        optimizers = [optimizers]
-    names: list[str] = []
-    for name in optimizers:
-        get_optimizer(name)  # raises "unknown optimizer 'x'; known: ..."
-        if name.lower() not in names:
-            names.append(name.lower())
-    if not names:
-        raise ValueError("no optimizer selected; known: " + ", ".join(OPTIMIZERS))
-    return names
+    return select_optimizers(optimizers)
 
 
 def _resolve_lrs(names: list[str], lrs: Mapping[str, float] | None) -> tuple[dict[str, float], dict[str, str]]:
@@ -304,7 +293,8 @@ def run_trajectories(
     function : str
         A spec for :func:`npoptim.functions.get_function`, e.g. ``"rosenbrock"``
         or ``"quadratic:kappa=100,dim=10"``.
-    optimizers : names from :data:`npoptim.OPTIMIZERS`, default all of them.
+    optimizers : names from :data:`npoptim.OPTIMIZERS`, or ``"all"``; default the book's six
+        (:data:`npoptim.BOOK_OPTIMIZERS`).
     lrs : learning rate per optimizer; the others get :func:`default_lr`.
     start : the start point, default the function's.
     steps : number of updates, the budget of every run.
@@ -833,7 +823,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="test function: anisotropic (default), rosenbrock, beale, booth, himmelblau, rastrigin, "
                              "quadratic; parameters after a colon, e.g. quadratic:kappa=100,dim=10")
     parser.add_argument("--optimizers", default=None, metavar="A,B,...",
-                        help="comma-separated optimizer names (default: every registered optimizer)")
+                        help="comma-separated optimizer names, or all (default: the book's six)")
     parser.add_argument("--lr", action="append", default=[], metavar="NAME=LR",
                         help="learning rate for one optimizer, repeatable (default: the book's: sgd=0.95 momentum=0.1 "
                              "nesterov=0.1 adagrad=1.5 rmsprop=0.1 adam=0.3)")

@@ -2,7 +2,14 @@
 
 from .base import STATE_DICT_VERSION, Optimizer
 from .extended import Adadelta, Adamax, AdamW, Lion, Nadam, RAdam
-from .registry import OPTIMIZERS, create_optimizer, get_optimizer, optimizer_from_state_dict
+from .registry import (
+    BOOK_OPTIMIZERS,
+    OPTIMIZERS,
+    create_optimizer,
+    get_optimizer,
+    optimizer_from_state_dict,
+    select_optimizers,
+)
 from .rules import SGD, AdaGrad, Adam, Momentum, Nesterov, RMSprop
 
 __all__ = [
@@ -21,6 +28,8 @@ __all__ = [
     "RAdam",
     "Lion",
     "OPTIMIZERS",
+    "BOOK_OPTIMIZERS",
+    "select_optimizers",
     "get_optimizer",
     "create_optimizer",
     "optimizer_from_state_dict",

@@ -5,7 +5,7 @@ Names are the class names in lower case (``"adam"``); lookups ignore case.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..errors import StateDictError
@@ -13,13 +13,42 @@ from .base import Optimizer
 from .extended import Adadelta, Adamax, AdamW, Lion, Nadam, RAdam
 from .rules import SGD, AdaGrad, Adam, Momentum, Nesterov, RMSprop
 
-__all__ = ["OPTIMIZERS", "get_optimizer", "create_optimizer", "optimizer_from_state_dict"]
+__all__ = [
+    "OPTIMIZERS",
+    "BOOK_OPTIMIZERS",
+    "get_optimizer",
+    "select_optimizers",
+    "create_optimizer",
+    "optimizer_from_state_dict",
+]
 
 #: name -> optimizer class: the book's six in its order, then the rules of ``extended``.
 OPTIMIZERS: dict[str, type[Optimizer]] = {
     cls.__name__.lower(): cls
     for cls in (SGD, Momentum, Nesterov, AdaGrad, RMSprop, Adam, AdamW, Nadam, Adamax, Adadelta, RAdam, Lion)
 }
+
+
+#: The six rules of "Deep Learning from Scratch" section 6.1, the experiments' default selection.
+BOOK_OPTIMIZERS: tuple[str, ...] = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
+
+
+def select_optimizers(names: Sequence[str] | str | None) -> list[str]:
+    """A user's selection as registry names: ``None`` -> :data:`BOOK_OPTIMIZERS`; ``"all"`` -> every
+    registered optimizer; otherwise each name checked (case-insensitive), duplicates refused."""
+    if names is None:
+        return list(BOOK_OPTIMIZERS)
+    if isinstance(names, str):
+        names = [names]
+    if [str(n).lower() for n in names] == ["all"]:
+        return list(OPTIMIZERS)
+    chosen = [get_optimizer(n).__name__.lower() for n in names]  # raises naming an unknown one
+    if not chosen:
+        raise ValueError(f"no optimizer selected; known: {', '.join(OPTIMIZERS)} (or 'all')")
+    twice = sorted({n for n in chosen if chosen.count(n) > 1})
+    if twice:
+        raise ValueError(f"optimizer(s) listed twice: {', '.join(twice)}")
+    return chosen
 
 
 def get_optimizer(name: str) -> type[Optimizer]:
