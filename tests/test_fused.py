@@ -261,10 +261,6 @@ def _unusual_cases():
     def strided(rng):
         return rng.standard_normal((6, 8)).astype(np.float32)[:, ::2]
 
-    def shared(rng):
-        buf = rng.standard_normal(20)
-        return {"a": buf[:12], "b": buf[8:]}
-
     def complex_(rng):
         return {"z": rng.standard_normal((3, 2)) + 1j * rng.standard_normal((3, 2))}
 
@@ -273,7 +269,6 @@ def _unusual_cases():
     yield "non-contiguous param", lambda rng: ({"a": strided(rng), "b": f32(rng)["k1"]}, None)
     yield "float64 grad", lambda rng: (f32(rng), {"k0": rng.standard_normal((6, 4)), "k1": rng.standard_normal(5)})
     yield "non-contiguous grad", lambda rng: (f32(rng), {"k0": strided(rng), "k1": np.ones(5, np.float32)})
-    yield "params sharing memory", lambda rng: (shared(rng), None)
     yield "grad is the param", lambda rng: (params_for(rng, np.float64, [(7,)]), "self")
 
 

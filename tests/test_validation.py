@@ -787,3 +787,42 @@ def test_select_optimizers_defaults_all_and_refusals():
         select_optimizers(["adam", "ADAM"])
     with pytest.raises(ValueError, match="no optimizer selected"):
         select_optimizers([])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_overlapping_views_are_refused_and_nothing_changes(name, backend):
+    """Two keys viewing one buffer would be updated twice per step: refused, naming both keys."""
+    buf = np.arange(1.0, 11.0)
+    params = {"a": buf[:6], "b": buf[4:]}
+    before = buf.copy()
+    opt = npoptim.OPTIMIZERS[name](backend=backend)
+    with pytest.raises(ValueError, match=r"params\['b'\] shares memory with params\['a'\]"):
+        opt.update(params, {"a": np.ones(6), "b": np.ones(6)})
+    assert np.array_equal(buf, before) and opt.state == {} and opt.step_count == 0
+    # interleaved views of one buffer do not share an element: they are accepted
+    ok = {"even": buf[::2], "odd": buf[1::2]}
+    opt.update(ok, {"even": np.ones(5), "odd": np.ones(5)})
+    assert opt.step_count == 1
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_typo_in_an_attribute_name_is_an_error(name):
+    opt = npoptim.OPTIMIZERS[name]()
+    with pytest.raises(AttributeError, match="no attribute 'learning_rate'.*lr"):
+        opt.learning_rate = 0.1
+    assert not hasattr(opt, "learning_rate")
+    opt.lr = 0.5  # the real name still works, validated
+    assert opt.hyperparameters["lr"] == 0.5
+
+
+def test_numpy_scalar_gradient_for_a_0d_parameter():
+    """``2.0 * w`` of a 0-d array is a NumPy scalar; it is the gradient of that 0-d parameter."""
+    from npoptim import SGD
+
+    w = np.array(1.5)
+    g = 2.0 * w
+    assert isinstance(g, np.float64) and not isinstance(g, np.ndarray)
+    SGD(lr=0.25).update({"w": w}, {"w": g})
+    assert w == 1.5 - 0.25 * 3.0
+    with pytest.raises(TypeError, match="must be a np.ndarray or None"):
+        SGD().update({"v": np.zeros(2)}, {"v": np.float64(1.0)})

@@ -196,6 +196,7 @@ class Optimizer:
         #: Which path computed the last ``update``: "numba", "numpy" or None (none yet).
         self.last_update_backend: str | None = None
         self._fused_declined: Any = None
+        self._constructed = True  # from now on a new public attribute is a typo: see __setattr__
 
     @classmethod
     def _all_checks(cls) -> dict[str, Any]:
@@ -230,6 +231,12 @@ class Optimizer:
                     f"construct {cls}({name}={value!r}) instead"
                 )
             self._hyper[name] = value
+        elif not name.startswith("_") and "_constructed" in self.__dict__ and not hasattr(self, name):
+            # ``opt.learning_rate = 0.1`` would otherwise create an attribute that nothing reads
+            raise AttributeError(
+                f"{type(self).__name__} has no attribute {name!r}; "
+                f"its hyperparameters are {', '.join(self._all_checks())}"
+            )
         object.__setattr__(self, name, value)
 
     @property
@@ -415,14 +422,10 @@ class Optimizer:
                 f"missing from grads: {missing}, not in params: {extra}"
             )
         work = []
-        seen: dict[int, str] = {}
         for key, p in params.items():
             if not isinstance(key, str):
                 raise TypeError(f"{name}.update: keys must be str, got {key!r}")
             _check_param(name, key, p)
-            if id(p) in seen:
-                raise ValueError(f"{name}.update: params[{key!r}] is the same array as params[{seen[id(p)]!r}]")
-            seen[id(p)] = key
             g = grads[key]
             if g is None:
                 continue
@@ -436,6 +439,8 @@ class Optimizer:
                         f"was made for {ref.dtype}{list(ref.shape)}; the array changed since its state was created"
                     )
             work.append((key, p, g, state))
+        if len(params) > 1:
+            _check_no_overlap(name, params)
         return work
 
     # --- state dict ------------------------------------------------------------
@@ -568,8 +573,32 @@ def _check_param(owner: str, key: str, p: Any) -> None:
         )
 
 
+def _check_no_overlap(owner: str, params: Mapping[str, np.ndarray]) -> None:
+    """Refuse parameters that share memory: each would be updated once per key that sees it.
+
+    Sorts the arrays' byte ranges (O(n log n)) and asks ``np.shares_memory``
+    only about ranges that overlap (interleaved strided views may not share).
+    """
+    spans = sorted(
+        (*np.lib.array_utils.byte_bounds(p), key) for key, p in params.items() if p.size
+    )
+    hi, hi_key = -1, None
+    for lo, end, key in spans:
+        if lo < hi and np.shares_memory(params[key], params[hi_key]):
+            same = params[key] is params[hi_key]
+            how = "is the same array as" if same else "shares memory with"
+            raise ValueError(
+                f"{owner}.update: params[{key!r}] {how} params[{hi_key!r}]; "
+                "each parameter must be its own array (an in-place update would apply twice)"
+            )
+        if end > hi:
+            hi, hi_key = end, key
+
+
 def _check_grad(owner: str, key: str, p: np.ndarray, g: Any) -> np.ndarray:
     where = f"{owner}.update: grads[{key!r}]"
+    if isinstance(g, np.generic) and p.ndim == 0:
+        g = np.asarray(g)  # ``2.0 * w`` of a 0-d array w is a NumPy scalar, not an array
     if not isinstance(g, np.ndarray):
         raise TypeError(f"{where} must be a np.ndarray or None, got {type(g).__name__}")
     if g.dtype.kind not in ("fc" if p.dtype.kind == "c" else "f"):
