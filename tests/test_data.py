@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import os
 import struct
 from pathlib import Path
 
@@ -148,25 +147,13 @@ def test_digits_split_is_stratified_fixed_and_scaled():
     assert not np.array_equal(other.y_held_out, a.y_held_out)
 
 
-def shared_mnist_dir() -> Path:
-    """$NPOPTIM_MNIST_DIR, else ../shared/data/mnist beside the repository root (where pyproject.toml is)."""
-    if os.environ.get("NPOPTIM_MNIST_DIR"):
-        return Path(os.environ["NPOPTIM_MNIST_DIR"])
-    root = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").is_file())
-    return root.parent / "shared" / "data" / "mnist"
 
 
-MNIST = shared_mnist_dir()
-HAVE_MNIST = (MNIST / "t10k-images-idx3-ubyte.gz").is_file() and (MNIST / "t10k-labels-idx1-ubyte.gz").is_file()
-needs_mnist = pytest.mark.skipif(not HAVE_MNIST, reason=f"MNIST test set not found in {MNIST} (set NPOPTIM_MNIST_DIR)")
-
-
-@needs_mnist
-def test_real_mnist_test_set():
-    images = read_idx_images(MNIST / "t10k-images-idx3-ubyte.gz")
-    labels = read_idx_labels(MNIST / "t10k-labels-idx1-ubyte.gz")
+def test_real_mnist_test_set(mnist_dir):
+    images = read_idx_images(mnist_dir / "t10k-images-idx3-ubyte.gz")
+    labels = read_idx_labels(mnist_dir / "t10k-labels-idx1-ubyte.gz")
     assert images.shape == (10000, 28, 28)
     # Class counts of the MNIST test set, as published with the data set.
     np.testing.assert_array_equal(np.bincount(labels), [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009])
-    ds = data.load_mnist(MNIST)
+    ds = data.load_mnist(mnist_dir)
     assert ds.x_train.shape == (8000, 784) and ds.x_held_out.shape == (2000, 784)

@@ -16,21 +16,6 @@ from npoptim.experiments import training
 from npoptim.experiments.training import batch_order, moving_average, run_training
 
 
-def shared_mnist_dir() -> Path:
-    """$NPOPTIM_MNIST_DIR, else ../shared/data/mnist beside the repository root (where pyproject.toml is)."""
-    import os
-
-    if os.environ.get("NPOPTIM_MNIST_DIR"):
-        return Path(os.environ["NPOPTIM_MNIST_DIR"])
-    root = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").is_file())
-    return root.parent / "shared" / "data" / "mnist"
-
-
-MNIST = shared_mnist_dir()
-HAVE_MNIST = (MNIST / "t10k-images-idx3-ubyte.gz").is_file() and (MNIST / "t10k-labels-idx1-ubyte.gz").is_file()
-needs_mnist = pytest.mark.skipif(not HAVE_MNIST, reason=f"MNIST test set not found in {MNIST} (set NPOPTIM_MNIST_DIR)")
-
-
 @pytest.fixture(scope="module")
 def digits():
     return load_digits()
@@ -105,12 +90,11 @@ def test_adam_beats_90_percent_on_digits_at_the_default_budget(digits):
     assert res["table"][0]["final_train_loss"]["mean"] < 0.05
 
 
-@needs_mnist
-def test_adam_beats_90_percent_on_the_mnist_test_set_split():
+def test_adam_beats_90_percent_on_the_mnist_test_set_split(mnist_dir):
     """Stated budget: Adam, lr 0.01, batch 128, 300 steps, seed 0, on 8,000 of the 10,000 test images."""
     from npoptim.data import load_mnist
 
-    res = run_training(load_mnist(MNIST), optimizers=["adam"], seeds=1, steps=300).results
+    res = run_training(load_mnist(mnist_dir), optimizers=["adam"], seeds=1, steps=300).results
     assert res["config"]["data"]["n_held_out"] == 2000
     assert res["runs"]["adam"]["0"]["held_out_accuracy"] > 0.90
 
@@ -234,10 +218,9 @@ def test_cli_mnist_needs_a_directory(tmp_path, capsys, monkeypatch):
     assert "--data mnist needs --mnist-dir DIR" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(not HAVE_MNIST, reason=f"MNIST test set not found in {MNIST}")
-def test_cli_train_on_mnist(tmp_path):
+def test_cli_train_on_mnist(tmp_path, mnist_dir):
     out = tmp_path / "m"
-    assert cli.main(["train", "--data", "mnist", "--mnist-dir", str(MNIST), "--optimizers", "sgd",
+    assert cli.main(["train", "--data", "mnist", "--mnist-dir", str(mnist_dir), "--optimizers", "sgd",
                      "--steps", "5", "--seeds", "1", "--quiet", "--out", str(out)]) == 0
     res = json.loads((out / "results.json").read_text())["training"]
     assert res["config"]["layer_sizes"][0] == 784 and res["config"]["data"]["name"] == "mnist"

@@ -38,6 +38,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from .checks import nonnegative, positive, real
+
 __all__ = [
     "Schedule",
     "Constant",
@@ -57,29 +59,6 @@ __all__ = [
 
 # --- argument checks ---------------------------------------------------------
 # Messages follow npoptim.optimizers.base: "<Owner>: invalid <name>=<value>: ...".
-
-
-def _real(owner: str, name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{owner}: {name} must be a real number, got {value!r} ({type(value).__name__})")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{owner}: invalid {name}={value!r}: must be finite")
-    return value
-
-
-def _nonnegative(owner: str, name: str, value: Any) -> float:
-    value = _real(owner, name, value)
-    if value < 0:
-        raise ValueError(f"{owner}: invalid {name}={value!r}: must be >= 0")
-    return value
-
-
-def _positive(owner: str, name: str, value: Any) -> float:
-    value = _real(owner, name, value)
-    if value <= 0:
-        raise ValueError(f"{owner}: invalid {name}={value!r}: must be > 0")
-    return value
 
 
 def _count(owner: str, name: str, value: Any, minimum: int = 1) -> int:
@@ -163,7 +142,7 @@ class Constant(Schedule):
     lr: float
 
     def _check(self) -> None:
-        self._set("lr", _nonnegative("Constant", "lr", self.lr))
+        self._set("lr", nonnegative("Constant", "lr", self.lr))
 
     def _value(self, t: int) -> float:
         return self.lr
@@ -186,9 +165,9 @@ class StepDecay(Schedule):
     gamma: float = 0.1
 
     def _check(self) -> None:
-        self._set("lr", _nonnegative("StepDecay", "lr", self.lr))
+        self._set("lr", nonnegative("StepDecay", "lr", self.lr))
         self._set("step_size", _count("StepDecay", "step_size", self.step_size))
-        self._set("gamma", _positive("StepDecay", "gamma", self.gamma))
+        self._set("gamma", positive("StepDecay", "gamma", self.gamma))
 
     def _value(self, t: int) -> float:
         return self.lr * self.gamma ** (t // self.step_size)
@@ -211,8 +190,8 @@ class ExponentialDecay(Schedule):
     gamma: float
 
     def _check(self) -> None:
-        self._set("lr", _nonnegative("ExponentialDecay", "lr", self.lr))
-        self._set("gamma", _positive("ExponentialDecay", "gamma", self.gamma))
+        self._set("lr", nonnegative("ExponentialDecay", "lr", self.lr))
+        self._set("gamma", positive("ExponentialDecay", "gamma", self.gamma))
 
     def _value(self, t: int) -> float:
         return self.lr * self.gamma**t
@@ -236,8 +215,8 @@ class InverseTimeDecay(Schedule):
     decay: float
 
     def _check(self) -> None:
-        self._set("lr", _nonnegative("InverseTimeDecay", "lr", self.lr))
-        self._set("decay", _nonnegative("InverseTimeDecay", "decay", self.decay))
+        self._set("lr", nonnegative("InverseTimeDecay", "lr", self.lr))
+        self._set("decay", nonnegative("InverseTimeDecay", "decay", self.decay))
 
     def _value(self, t: int) -> float:
         return self.lr / (1.0 + self.decay * t)
@@ -263,9 +242,9 @@ class CosineDecay(Schedule):
     min_lr: float = 0.0
 
     def _check(self) -> None:
-        self._set("lr", _nonnegative("CosineDecay", "lr", self.lr))
+        self._set("lr", nonnegative("CosineDecay", "lr", self.lr))
         self._set("decay_steps", _count("CosineDecay", "decay_steps", self.decay_steps))
-        self._set("min_lr", _nonnegative("CosineDecay", "min_lr", self.min_lr))
+        self._set("min_lr", nonnegative("CosineDecay", "min_lr", self.min_lr))
 
     def _value(self, t: int) -> float:
         return _cosine(self.lr, self.min_lr, min(t, self.decay_steps) / self.decay_steps)
@@ -295,10 +274,10 @@ class CosineRestarts(Schedule):
     min_lr: float = 0.0
 
     def _check(self) -> None:
-        self._set("lr", _nonnegative("CosineRestarts", "lr", self.lr))
+        self._set("lr", nonnegative("CosineRestarts", "lr", self.lr))
         self._set("period", _count("CosineRestarts", "period", self.period))
         self._set("period_mult", _count("CosineRestarts", "period_mult", self.period_mult))
-        self._set("min_lr", _nonnegative("CosineRestarts", "min_lr", self.min_lr))
+        self._set("min_lr", nonnegative("CosineRestarts", "min_lr", self.min_lr))
 
     def _value(self, t: int) -> float:
         period = self.period
@@ -345,7 +324,7 @@ class Warmup(Schedule):
             raise TypeError(
                 f"Warmup: schedule must be a Schedule, got {self.schedule!r} ({type(self.schedule).__name__})"
             )
-        self._set("start_lr", _nonnegative("Warmup", "start_lr", self.start_lr))
+        self._set("start_lr", nonnegative("Warmup", "start_lr", self.start_lr))
 
     def _value(self, t: int) -> float:
         if t >= self.steps:
@@ -391,9 +370,9 @@ class OneCycle(Schedule):
     anneal_strategy: str = "cos"
 
     def _check(self) -> None:
-        self._set("max_lr", _nonnegative("OneCycle", "max_lr", self.max_lr))
+        self._set("max_lr", nonnegative("OneCycle", "max_lr", self.max_lr))
         self._set("total_steps", _count("OneCycle", "total_steps", self.total_steps, minimum=2))
-        pct = _real("OneCycle", "pct_start", self.pct_start)
+        pct = real("OneCycle", "pct_start", self.pct_start)
         if not 0.0 < pct < 1.0:
             raise ValueError(f"OneCycle: invalid pct_start={pct!r}: must be in (0, 1)")
         if pct * self.total_steps <= 1.0:
@@ -402,8 +381,8 @@ class OneCycle(Schedule):
                 "the rising phase must last more than one update (pct_start * total_steps > 1)"
             )
         self._set("pct_start", pct)
-        self._set("div_factor", _positive("OneCycle", "div_factor", self.div_factor))
-        self._set("final_div_factor", _positive("OneCycle", "final_div_factor", self.final_div_factor))
+        self._set("div_factor", positive("OneCycle", "div_factor", self.div_factor))
+        self._set("final_div_factor", positive("OneCycle", "final_div_factor", self.final_div_factor))
         if self.anneal_strategy not in _ANNEAL:
             raise ValueError(f"OneCycle: invalid anneal_strategy={self.anneal_strategy!r}: must be one of {_ANNEAL}")
 
@@ -482,4 +461,4 @@ def validate_lr(owner: str, name: str, value: Any) -> float | Schedule:
             f"{owner}: {name} must be a real number or an npoptim.schedules.Schedule, got {value!r} "
             f"({type(value).__name__}); plain callables cannot be saved in a state dict"
         )
-    return _nonnegative(owner, name, value)
+    return nonnegative(owner, name, value)

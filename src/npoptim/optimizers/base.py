@@ -36,6 +36,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..checks import flag, nonnegative, unit_interval  # noqa: F401 (the rules import them from here)
 from ..errors import KeyMismatchError, NonFiniteGradientError, StateDictError
 from ..schedules import Schedule, resolve_lr, schedule_from_dict, validate_lr
 from . import fused as _fused
@@ -58,37 +59,6 @@ CHUNK = 1 << 16
 # --- hyperparameter checks -------------------------------------------------
 # Each returns the value as a Python float or raises ValueError/TypeError
 # naming the optimizer, the argument and the value.
-
-
-def _real(owner: str, name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{owner}: {name} must be a real number, got {value!r} ({type(value).__name__})")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{owner}: invalid {name}={value!r}: must be finite")
-    return value
-
-
-def nonnegative(owner: str, name: str, value: Any) -> float:
-    value = _real(owner, name, value)
-    if value < 0:
-        raise ValueError(f"{owner}: invalid {name}={value!r}: must be >= 0")
-    return value
-
-
-def unit_interval(owner: str, name: str, value: Any) -> float:
-    """A rate in [0, 1): momentum, decay rates, betas."""
-    value = _real(owner, name, value)
-    if not 0.0 <= value < 1.0:
-        raise ValueError(f"{owner}: invalid {name}={value!r}: must be in [0, 1)")
-    return value
-
-
-def flag(owner: str, name: str, value: Any) -> bool:
-    """A switch: exactly ``True`` or ``False`` (not 0/1, not a string)."""
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{owner}: {name} must be True or False, got {value!r} ({type(value).__name__})")
-    return bool(value)
 
 
 def learning_rate(owner: str, name: str, value: Any) -> float | Schedule:

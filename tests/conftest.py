@@ -1,0 +1,25 @@
+"""Shared fixtures."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+
+def _shared_mnist_dir() -> Path:
+    """$NPOPTIM_MNIST_DIR, else ../shared/data/mnist beside the repository root (where pyproject.toml is)."""
+    if os.environ.get("NPOPTIM_MNIST_DIR"):
+        return Path(os.environ["NPOPTIM_MNIST_DIR"])
+    root = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").is_file())
+    return root.parent / "shared" / "data" / "mnist"
+
+
+@pytest.fixture(scope="session")
+def mnist_dir() -> Path:
+    """The real MNIST test set's directory; the test is skipped, saying where it looked, when it is absent."""
+    d = _shared_mnist_dir()
+    if not all((d / f"t10k-{part}-idx{n}-ubyte.gz").is_file() for part, n in (("images", 3), ("labels", 1))):
+        pytest.skip(f"MNIST test set not found in {d} (set NPOPTIM_MNIST_DIR)")
+    return d
