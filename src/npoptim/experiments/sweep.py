@@ -14,29 +14,11 @@ import argparse
 import sys
 from pathlib import Path
 
+from .training import _hidden, _positive_int  # the CLI's shared argument types
+
 HELP = "tune every optimizer with equal budgets, rerun the best over seeds, report curves and performance profiles"
 
 DEFAULT_PROBLEMS = ("anisotropic", "rosenbrock", "beale", "booth", "himmelblau", "quadratic:kappa=100,dim=10")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return v
-
-
-def _hidden(text: str) -> tuple[int, ...]:
-    try:
-        sizes = tuple(int(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {text!r}") from None
-    if any(v < 1 for v in sizes):
-        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {text!r}")
-    return sizes
 
 
 def _n_jobs(text: str) -> int:
