@@ -96,3 +96,16 @@ def test_bad_spec_named(kwargs, match):
     base = {"problems": ("booth",), "optimizers": ("sgd",)}
     with pytest.raises(ValueError, match=match):
         SweepSpec(**{**base, **kwargs})
+
+
+@pytest.mark.parametrize("method", ["random", "grid"])
+def test_every_registered_optimizer_has_a_valid_search_space(method):
+    """Every table entry names real hyperparameters, and every drawn setting builds a valid optimizer."""
+    from npoptim import create_optimizer
+
+    assert set(TUNED) == set(OPTIMIZERS)  # no registered optimizer falls back to lr-only by oversight
+    for name in OPTIMIZERS:
+        configs = sample_configs(name, 8, method=method, lr_range=(1e-4, 1.0), rng=np.random.default_rng(0))
+        assert len(configs) == 8
+        for cfg in configs:
+            create_optimizer(name, **cfg)  # raises on an unknown name or an invalid value

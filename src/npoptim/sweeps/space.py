@@ -75,6 +75,8 @@ class Dimension:
 
 
 _MOMENTUM = Dimension("momentum", 1e-3, 0.5, (0.9, 0.99))
+_DECAY_RATE = Dimension("decay_rate", 1e-3, 0.5, (0.9, 0.99))
+_ADAM_BETAS = (Dimension("beta1", 1e-2, 0.5, (0.5, 0.9)), Dimension("beta2", 1e-4, 1e-1, (0.99, 0.999)))
 
 #: optimizer name -> the hyperparameters tuned besides ``lr``.
 #: Names not listed here (and every optimizer under ``space="lr"``) tune ``lr`` only.
@@ -83,8 +85,15 @@ TUNED: dict[str, tuple[Dimension, ...]] = {
     "momentum": (_MOMENTUM,),
     "nesterov": (_MOMENTUM,),
     "adagrad": (),
-    "rmsprop": (Dimension("decay_rate", 1e-3, 0.5, (0.9, 0.99)),),
-    "adam": (Dimension("beta1", 1e-2, 0.5, (0.5, 0.9)), Dimension("beta2", 1e-4, 1e-1, (0.99, 0.999))),
+    "rmsprop": (_DECAY_RATE,),
+    "adam": _ADAM_BETAS,
+    "adamw": _ADAM_BETAS,
+    "nadam": _ADAM_BETAS,
+    "adamax": _ADAM_BETAS,
+    "radam": _ADAM_BETAS,
+    "adadelta": (_DECAY_RATE,),
+    # Lion's interpolation rate beta1 and its momentum rate beta2 (Chen et al. 2023 use 0.9/0.99 and 0.95/0.98)
+    "lion": (Dimension("beta1", 1e-2, 0.5, (0.9, 0.95)), Dimension("beta2", 1e-3, 1e-1, (0.98, 0.99))),
 }
 
 
