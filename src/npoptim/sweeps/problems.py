@@ -35,7 +35,7 @@ import os
 import socket
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -140,6 +140,38 @@ def _record_steps(steps: int, n_records: int = N_RECORDS) -> np.ndarray:
     return np.unique(np.r_[np.arange(0, steps + 1, every), steps]).astype(np.int64)
 
 
+def run_recorded(
+    opt: Any,
+    params: dict[str, np.ndarray],
+    record: np.ndarray,
+    metric: Callable[[], float],
+    gradient: Callable[[int], dict[str, np.ndarray]],
+) -> tuple[np.ndarray, bool]:
+    """Run ``record[-1]`` updates of ``opt`` on ``params``, recording ``metric()`` before the steps in ``record``.
+
+    ``gradient(t)`` gives step ``t``'s gradients.  Returns the curve and whether
+    the run diverged: it stops at a non-finite metric, one above
+    :data:`DIVERGED`, or a non-finite gradient (the rest of the curve stays inf).
+    """
+    curve = np.full(len(record), np.inf)
+    j, steps = 0, int(record[-1])
+    with np.errstate(over="ignore", invalid="ignore"):
+        for t in range(steps + 1):
+            if t == record[j]:
+                value = metric()
+                if not math.isfinite(value) or value > DIVERGED:
+                    return curve, True
+                curve[j] = value
+                j += 1
+            if t == steps:
+                break
+            try:
+                opt.update(params, gradient(t))
+            except NonFiniteGradientError:
+                return curve, True
+    return curve, False
+
+
 def _run_function(config: Mapping[str, Any]) -> dict[str, Any]:
     f = get_function(config["problem"])
     opts = config["problem_options"]
@@ -151,30 +183,12 @@ def _run_function(config: Mapping[str, Any]) -> dict[str, Any]:
     opt = _optimizer(config)
     noise = float(opts["grad_noise"])
     record = _record_steps(steps)
-    curve = np.full(len(record), np.inf)
-    j, diverged = 0, False
-    with np.errstate(over="ignore", invalid="ignore"):
-        for t in range(steps + 1):
-            if t == record[j]:
-                value = float(f.value(params["x"])) - f.minimum
-                if not math.isfinite(value) or value > DIVERGED:
-                    diverged = True
-                    break
-                curve[j] = value
-                j += 1
-            if t == steps:
-                break
-            g = f.gradient(params["x"])
-            if noise:
-                g = g + noise * rng.standard_normal(f.dim)
-            try:
-                opt.update(params, {"x": g})
-            except NonFiniteGradientError:
-                diverged = True
-                break
-            if not np.isfinite(params["x"]).all():
-                diverged = True
-                break
+
+    def gradient(t: int) -> dict[str, np.ndarray]:
+        g = f.gradient(params["x"])
+        return {"x": g + noise * rng.standard_normal(f.dim) if noise else g}
+
+    curve, diverged = run_recorded(opt, params, record, lambda: float(f.value(params["x"])) - f.minimum, gradient)
     return {
         "final": math.inf if diverged else float(curve[-1]),
         "diverged": diverged,

@@ -46,9 +46,8 @@ def run(config: Mapping[str, Any]) -> dict[str, Any]:
     from threadpoolctl import threadpool_limits
 
     from .. import nn
-    from ..errors import NonFiniteGradientError
     from ..experiments.training import batch_order
-    from .problems import DIVERGED, _optimizer, _record_steps
+    from .problems import _optimizer, _record_steps, run_recorded
 
     opts = config["problem_options"]
     data = dataset(config["problem"], opts.get("data_dir"))
@@ -60,27 +59,14 @@ def run(config: Mapping[str, Any]) -> dict[str, Any]:
     order = batch_order(len(data.y_train), int(opts["batch_size"]), steps, batch_rng)
     opt = _optimizer(config)
     record = _record_steps(steps, TRAINING_RECORDS)
-    curve = np.full(len(record), np.inf)
-    j, diverged = 0, False
     x, y = data.x_train, data.y_train
+
+    def gradient(t: int) -> dict[str, np.ndarray]:
+        idx = order[t]
+        return nn.loss_and_grads(params, x[idx], y[idx])[1]
+
     with threadpool_limits(limits=1, user_api="blas"), np.errstate(over="ignore", invalid="ignore"):
-        for t in range(steps + 1):
-            if t == record[j]:
-                value = nn.loss(params, x, y)
-                if not math.isfinite(value) or value > DIVERGED:
-                    diverged = True
-                    break
-                curve[j] = value
-                j += 1
-            if t == steps:
-                break
-            idx = order[t]
-            _, grads = nn.loss_and_grads(params, x[idx], y[idx])
-            try:
-                opt.update(params, grads)
-            except NonFiniteGradientError:
-                diverged = True
-                break
+        curve, diverged = run_recorded(opt, params, record, lambda: nn.loss(params, x, y), gradient)
         metrics: dict[str, Any] = {}
         if not diverged:
             held = nn.loss(params, data.x_held_out, data.y_held_out)
