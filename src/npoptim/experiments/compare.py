@@ -3,7 +3,7 @@
 1. Trajectories (:func:`npoptim.experiments.trajectories.run_trajectories`,
    defaults: the book's anisotropic bowl, 30 updates, the book's learning rates).
 2. Training (:func:`npoptim.experiments.training.run_training`, defaults: the
-   embedded digits, 4x100 network, batch 128, every registered optimizer at
+   embedded digits, 4x100 network, batch 128, the book's six optimizers at
    lr 0.01, 3 seeds).
 
 Writes into ``--out`` (default ``results``): the PNG figures of both,

@@ -172,7 +172,8 @@ def run_training(
 ) -> TrainingResult:
     """Train one network per (optimizer, seed) on ``data`` (a :class:`npoptim.data.Dataset`) under the protocol above.
 
-    ``optimizers`` are registry names (default: all registered); ``lrs`` maps
+    ``optimizers`` are registry names (default: the book's six, :data:`npoptim.BOOK_OPTIMIZERS`;
+    ``"all"``: every registered one); ``lrs`` maps
     some of them to learning rates (default :func:`default_lr`); ``seeds`` is
     a count (seeds ``0..n-1``) or explicit seeds; ``eval_every`` defaults to
     ``steps // 20``.  ``progress`` shows a tqdm bar on stderr.
