@@ -23,3 +23,21 @@ def mnist_dir() -> Path:
     if not all((d / f"t10k-{part}-idx{n}-ubyte.gz").is_file() for part, n in (("images", 3), ("labels", 1))):
         pytest.skip(f"MNIST test set not found in {d} (set NPOPTIM_MNIST_DIR)")
     return d
+
+
+def _markdown_rows(markdown: str, header_start: str) -> list[list[str]]:
+    """The cells of the body rows of the first markdown table whose header line starts with ``header_start``."""
+    lines = markdown.splitlines()
+    i = next(k for k, line in enumerate(lines) if line.startswith(header_start))
+    rows = []
+    for line in lines[i + 2 :]:  # skip the header and the |---| line
+        if not line.startswith("|"):
+            break
+        rows.append([c.strip() for c in line.strip("|").split("|")])
+    return rows
+
+
+@pytest.fixture(scope="session")
+def markdown_rows():
+    """A parser of the tables in the reports the CLI writes: ``markdown_rows(text, header_start)``."""
+    return _markdown_rows

@@ -27,17 +27,6 @@ def runs(tmp_path_factory):
     return outs
 
 
-def _table(markdown: str, header_start: str) -> list[list[str]]:
-    lines = markdown.splitlines()
-    i = next(k for k, line in enumerate(lines) if line.startswith(header_start))
-    rows = []
-    for line in lines[i + 2 :]:
-        if not line.startswith("|"):
-            break
-        rows.append([c.strip() for c in line.strip("|").split("|")])
-    return rows
-
-
 def _num(cell: str) -> float:
     return float(re.findall(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?", cell)[0])
 
@@ -69,12 +58,12 @@ def test_one_directory_with_everything(runs):
         assert im.size == (TRAINING_FIGSIZE[0] * DPI, TRAINING_FIGSIZE[1] * DPI)
 
 
-def test_report_tables_match_results_json(runs):
+def test_report_tables_match_results_json(runs, markdown_rows):
     payload = json.loads((runs[0] / "results.json").read_text())
     report = (runs[0] / "report.md").read_text()
     # Training table: every mean ± std as in the JSON.
     res = payload["training"]
-    rows = _table(report, "| optimizer | lr | final training loss")
+    rows = markdown_rows(report, "| optimizer | lr | final training loss")
     assert [r[0].split(" ")[0] for r in rows] == [row["optimizer"] for row in res["table"]]
     for cells, row in zip(rows, res["table"], strict=True):
         assert _num(cells[2]) == pytest.approx(row["final_train_loss"]["mean"], rel=5e-3)
@@ -86,13 +75,12 @@ def test_report_tables_match_results_json(runs):
     # Trajectory table: distance to the minimum per optimizer.
     traj = payload["trajectories"]["optimizers"]
     header = "| optimizer | lr | final point |"
-    rows = _table(report, header)
-    names = _table(report, header)[0]
+    rows = markdown_rows(report, header)
     assert len(rows) == len(traj)
     head = next(line for line in report.splitlines() if line.startswith(header))
     col = [c.strip() for c in head.strip("|").split("|")].index("distance to minimum")
     for cells, entry in zip(rows, traj.values(), strict=True):
-        assert cells[0] == entry["display_name"], names
+        assert cells[0] == entry["display_name"], rows[0]
         assert _num(cells[col]) == pytest.approx(entry["distance_to_minimum"], rel=5e-3)
 
 

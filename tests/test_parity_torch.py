@@ -91,8 +91,8 @@ def _rmsprop(tp: list, h: dict[str, Any]):
     )
 
 
-def _adam(tp: list, h: dict[str, Any]):
-    return torch.optim.Adam(
+def _adam(tp: list, h: dict[str, Any], cls: Any = torch.optim.Adam):
+    return cls(
         tp,
         lr=h["lr"],
         betas=(h["beta1"], h["beta2"]),
@@ -103,14 +103,7 @@ def _adam(tp: list, h: dict[str, Any]):
 
 
 def _adamw(tp: list, h: dict[str, Any]):
-    return torch.optim.AdamW(
-        tp,
-        lr=h["lr"],
-        betas=(h["beta1"], h["beta2"]),
-        eps=h["eps"],
-        amsgrad=h.get("amsgrad", False),
-        weight_decay=h["weight_decay"],
-    )
+    return _adam(tp, h, torch.optim.AdamW)  # same arguments; torch's AdamW decays decoupled, as ours
 
 
 def _nadam(tp: list, h: dict[str, Any]):

@@ -119,23 +119,11 @@ def test_default_selection_is_the_books_six_and_all_is_the_registry():
 # --- the command line ---------------------------------------------------------------
 
 
-def _cells(markdown: str, header_start: str) -> list[list[str]]:
-    lines = markdown.splitlines()
-    i = next(k for k, line in enumerate(lines) if line.startswith(header_start))
-    rows = []
-    for line in lines[i + 2 :]:
-        if not line.startswith("|"):
-            break
-        rows.append([c.strip() for c in line.strip("|").split("|")])
-    return rows
-
-
 def _numbers(cell: str) -> list[float]:
     return [float(v) for v in re.findall(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?", cell)]
 
 
-def check_training_table_matches_json(report: str, res: dict) -> None:
-    rows = _cells(report, "| optimizer | lr | final training loss")
+def check_training_table_matches_json(rows: list[list[str]], res: dict) -> None:
     assert [r[0].split(" ")[0] for r in rows] == [row["optimizer"] for row in res["table"]]
     for cells, row in zip(rows, res["table"], strict=True):
         assert float(cells[1]) == pytest.approx(row["lr"])
@@ -161,7 +149,7 @@ def check_png(path: Path, figsize: tuple[float, float], dpi: int = 100) -> None:
     assert (pixels < 250).any(axis=2).mean() > 0.02
 
 
-def test_cli_train_writes_consistent_outputs(tmp_path, capsys):
+def test_cli_train_writes_consistent_outputs(tmp_path, capsys, markdown_rows):
     from npoptim.plotting import TRAINING_FIGSIZE
 
     out = tmp_path / "run"
@@ -179,7 +167,7 @@ def test_cli_train_writes_consistent_outputs(tmp_path, capsys):
     assert cfg["layer_sizes"] == [64, 30, 20, 10] and cfg["batch_size"] == 64 and cfg["seeds"] == [0, 1]
     assert set(payload["versions"]) >= {"python", "numpy", "npoptim"}
     report = (out / "report.md").read_text()
-    check_training_table_matches_json(report, res)
+    check_training_table_matches_json(markdown_rows(report, "| optimizer | lr | final training loss"), res)
     assert "![training curves](training_curves.png)" in report
     check_png(out / "training_curves.png", TRAINING_FIGSIZE)
     losses = np.load(out / "training_losses.npz")
