@@ -42,37 +42,23 @@ _ALIGNED = 0x100
 _WRITEABLE = 0x400
 
 
-@intrinsic
-def _load_i64(typingctx, addr):
-    """The 8-byte integer stored at address ``addr``."""
+def _loader(ty):
+    """A compiled ``load(addr)``: the value of numba type ``ty`` stored at address ``addr``."""
 
-    def codegen(context, builder, signature, args):
-        ptr = builder.inttoptr(args[0], context.get_value_type(types.int64).as_pointer())
-        return builder.load(ptr)
+    @intrinsic
+    def load(typingctx, addr):
+        def codegen(context, builder, signature, args):
+            ptr = builder.inttoptr(args[0], context.get_value_type(ty).as_pointer())
+            return builder.load(ptr)
 
-    return types.int64(addr), codegen
+        return ty(addr), codegen
 
-
-@intrinsic
-def _load_i32(typingctx, addr):
-    """The 4-byte integer stored at address ``addr``."""
-
-    def codegen(context, builder, signature, args):
-        ptr = builder.inttoptr(args[0], context.get_value_type(types.int32).as_pointer())
-        return builder.load(ptr)
-
-    return types.int32(addr), codegen
+    return load
 
 
-@intrinsic
-def _load_u8(typingctx, addr):
-    """The byte stored at address ``addr``."""
-
-    def codegen(context, builder, signature, args):
-        ptr = builder.inttoptr(args[0], context.get_value_type(types.uint8).as_pointer())
-        return builder.load(ptr)
-
-    return types.uint8(addr), codegen
+_load_i64 = _loader(types.int64)  # pointers, sizes, dimensions
+_load_i32 = _loader(types.int32)  # ndim, flags, dtype number
+_load_u8 = _loader(types.uint8)  # byte-order character
 
 
 @intrinsic
