@@ -10,6 +10,8 @@ arrays) -- it times one step of:
 
 * ``npoptim fast``   ``opt.update(params, grads)`` with ``backend="numba"``
   (validation, finite check and the fused kernel: the public call);
+* ``  unchecked``    the same with ``on_nonfinite="propagate"``: no finite pass
+  (the difference to the line above is what "raise changes nothing" costs);
 * ``  kernel only``  the same step's compiled rule driver alone (the difference
   to the line above is what validation + finite check + Python cost);
 * ``npoptim numpy``  ``backend="numpy"``: the NumPy reference rule on 64K pieces;
@@ -19,9 +21,15 @@ arrays) -- it times one step of:
 * ``torch fused``    ``fused=True`` where torch has a fused CPU kernel (SGD with
   and without momentum/Nesterov, Adagrad, Adam; not RMSprop);
 * ``optax``          ``optax.<rule>`` under ``jax.jit``, if installed;
-* ``roofline``       the fused driver with the rule replaced by copies, over ONE
-  flat array of the same total size: it reads and writes the same bytes as the
-  rule (e.g. Adam: reads w, g, m, v, writes w, m, v) with no math.
+* ``roofline``       the fused driver with the rule replaced by additions, on the
+  same arrays: it reads and writes the same bytes as the rule (e.g. Adam: reads
+  w, g, m, v, writes w, m, v) with no other math.
+
+The close contenders (npoptim's compiled path, torch, optax, the roofline) are
+timed in turns, one step of each per round, so a burst of load from other jobs
+hits them alike; the slow NumPy paths are timed on their own.  Every timed
+call starts with the caches flushed (64 MB written, untimed), so no step finds
+the data of the step before it in cache.
 
 Gradients are new dict objects every step (alternating between two sets of
 arrays), as in training, so nothing can be cached on their identity.  Columns:
@@ -64,6 +72,23 @@ def shapes(case: str) -> list[tuple[int, ...]]:
     return out
 
 
+#: Written between timed calls (not timed), so that no step finds another's data in the caches:
+#: larger than this machine's L2 + L3 (2 x 2 MB + 35.8 MB).
+_SCRATCH = np.ones(1 << 24, np.float32)
+
+
+def flush_caches() -> None:
+    np.add(_SCRATCH, 1.0, out=_SCRATCH)
+
+
+def timed(step: Callable[[], object]) -> float:
+    """Seconds of one call, started with caches flushed."""
+    flush_caches()
+    t0 = time.perf_counter()
+    step()
+    return time.perf_counter() - t0
+
+
 def timeit(step: Callable[[], object], budget: float, min_reps: int = 3, max_reps: int = 50) -> float:
     """Median seconds per call after two warm-up calls."""
     step()
@@ -71,10 +96,27 @@ def timeit(step: Callable[[], object], budget: float, min_reps: int = 3, max_rep
     times: list[float] = []
     start = time.perf_counter()
     while len(times) < min_reps or (len(times) < max_reps and time.perf_counter() - start < budget):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
+        times.append(timed(step))
     return statistics.median(times)
+
+
+def race(steps: dict[str, Callable[[], object]], budget: float, min_rounds: int = 5, max_rounds: int = 200) -> dict:
+    """Median seconds per call of each step, timed in turns (one call of each per round).
+
+    On a shared machine a burst of load then hits every contender alike, so
+    their ratios hold even when absolute times drift.  Two warm-up calls each.
+    """
+    for step in steps.values():
+        step()
+        step()
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    start = time.perf_counter()
+    rounds = 0
+    while rounds < min_rounds or (rounds < max_rounds and time.perf_counter() - start < budget):
+        for name, step in steps.items():
+            times[name].append(timed(step))
+        rounds += 1
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def alternating(update: Callable[[dict, dict], None], params: dict, gsets: list[dict]) -> Callable[[], None]:
@@ -147,32 +189,11 @@ def torch_optimizer(torch, rule: str, tensors, mode: str):
     raise ValueError(f"no torch peer written for {rule!r}")
 
 
-def time_roofline(k, cls, n_el: int, dt: np.dtype, budget: float) -> float:
-    """Seconds per pass of a kernel moving the rule's bytes with no math, over one flat array of n_el.
-
-    It is the fused driver itself with the rule replaced by copies (read w, g and
-    the state slots, write w and the slots), over one contiguous array: the best
-    case of the same traffic on this machine, measured in the same run.
-    """
-    opt = cls(backend="numba")
-    g = np.zeros(n_el, dt)
-    opt.update({"flat": np.ones(n_el, dt)}, {"flat": g})
-    plan = opt._fused_plan
-    C = np.array([[len(cls.slots)]], dt)
-    rows = np.zeros(1, np.int64)
-    group = plan.groups[0]
-    group.gptr[0] = g.__array_interface__["data"][0]  # g stays alive in this frame
-
-    def step() -> None:
-        k.roofline_step(group.gptr, group.active, group.keyinfo, group.seg, group.chunks, *group.S, C, rows)
-
-    return timeit(step, budget)
-
-
-def time_torch(torch, rule, mode, base, gsets, budget):
-    """Seconds per ``step()`` of torch's optimizer (``mode`` "foreach" or "fused"), None if torch lacks it."""
+def torch_step(torch, rule, mode, base, gsets):
+    """A ``step()`` of torch's optimizer (``mode`` "foreach" or "fused"), None if torch lacks it."""
     tparams = [torch.from_numpy(a.copy()).requires_grad_() for a in base.values()]
-    tgrads = [[torch.from_numpy(g[key]) for key in base] for g in gsets]
+    # copies: torch's foreach steps may change .grad in place (e.g. SGD with Nesterov adds the buffer to it)
+    tgrads = [[torch.from_numpy(g[key].copy()) for key in base] for g in gsets]
     try:
         topt = torch_optimizer(torch, rule, tparams, mode)
     except (RuntimeError, ValueError, TypeError):
@@ -182,17 +203,18 @@ def time_torch(torch, rule, mode, base, gsets, budget):
     def step():
         for tp, tg in zip(tparams, tgrads[next(it) % 2], strict=True):
             tp.grad = tg
-        topt.step()
+        with torch.no_grad():
+            topt.step()
 
-    with torch.no_grad():
-        try:
-            return timeit(step, budget)
-        except (RuntimeError, ValueError, TypeError):
-            return None
+    try:
+        step()
+    except (RuntimeError, ValueError, TypeError):
+        return None
+    return step
 
 
-def time_optax(optax, rule, base, gsets, budget):
-    """Seconds per jitted optax step (update + apply_updates), results blocked on."""
+def optax_step(optax, rule, base, gsets):
+    """A jitted optax step (update + apply_updates), results blocked on."""
     import jax
 
     if next(iter(base.values())).dtype == np.float64:
@@ -222,7 +244,31 @@ def time_optax(optax, rule, base, gsets, budget):
         jax.block_until_ready(p)
         state[0], state[1] = p, s
 
-    return timeit(step, budget)
+    return step
+
+
+def kernel_only_step(k, opt, gsets: list[dict], roofline: bool = False) -> Callable[[], None]:
+    """The compiled rule driver of ``opt``'s plan alone, on the same alternating gradient arrays.
+
+    ``roofline``: the same driver with the rule replaced by additions (``kernels.roofline_step``:
+    reads w, g and the state slots, writes w and the slots, no other math) -- the same arrays,
+    the same bytes and the same cache conditions as the rule: the benchmark's 100 %.
+    """
+    plan = opt._fused_plan
+    driver = k.roofline_step if roofline else k.DRIVERS[opt._fused_kernel]
+    row = (len(opt.slots),) if roofline else (0.0, *opt._fused_scalars(3))
+    C = np.array([row], plan.groups[0].dtype)
+    rows0 = np.zeros(len(plan.keys), np.int64)
+    gptrs = [np.array([g[key].__array_interface__["data"][0] for key in plan.keys], np.int64) for g in gsets]
+    turn = iter(range(10**12))
+
+    def step() -> None:
+        gptr = gptrs[next(turn) % 2]
+        for gr in plan.groups:
+            gr.gptr[:] = gptr[gr.idx]
+            driver(gr.gptr, gr.active, gr.keyinfo, gr.seg, gr.chunks, *gr.S, C, rows0[gr.idx])
+
+    return step
 
 
 def print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
@@ -283,57 +329,51 @@ def main(argv: list[str] | None = None) -> int:
             gsets = [
                 {key: (0.1 * rng.standard_normal(a.shape)).astype(dt) for key, a in base.items()} for _ in range(2)
             ]
-            torch_adam_fused = time_torch(torch, "adam", "fused", base, gsets, args.budget) if torch else None
+            torch_adam = torch_step(torch, "adam", "fused", base, gsets) if torch else None
             for rule in args.rules:
                 cls = OPTIMIZERS[rule]
                 r, w = 2 + len(cls.slots), 1 + len(cls.slots)
                 nbytes = (r + w) * n_el * dt.itemsize
-                t_roof = time_roofline(k, cls, n_el, dt, args.budget)
-                results: dict[str, float | None] = {}
-                lr = 1e-3 if rule == "adam" else 0.01
-                for backend in ("numba", "numpy"):
-                    params = {key: a.copy() for key, a in base.items()}
-                    opt = cls(lr=lr, backend=backend, **HYPER.get(rule, {}))
-                    results[f"npoptim {backend}"] = timeit(alternating(opt.update, params, gsets), args.budget)
-                    if backend == "numba":
-                        assert opt.last_update_backend == "numba"
-                        plan = opt._fused_plan
-                        driver = k.DRIVERS[cls._fused_kernel]
-                        C = np.array([(0.0, *opt._fused_scalars(3))], dt)
-                        rows0 = np.zeros(len(plan.keys), np.int64)
-
-                        # the same alternating gradient arrays as the full step (their addresses)
-                        gptrs = [
-                            np.array([g[key].__array_interface__["data"][0] for key in plan.keys], np.int64)
-                            for g in gsets
-                        ]
-                        turn = iter(range(10**12))
-
-                        def kernel_only(plan=plan, driver=driver, C=C, rows0=rows0, gptrs=gptrs, turn=turn):
-                            gptr = gptrs[next(turn) % 2]
-                            for gr in plan.groups:
-                                gr.gptr[:] = gptr[gr.idx]
-                                driver(gr.gptr, gr.active, gr.keyinfo, gr.seg, gr.chunks, *gr.S, C, rows0[gr.idx])
-
-                        results["  kernel only"] = timeit(kernel_only, args.budget)
-                    del params, opt
-                results["naive numpy"] = None
-                if rule in PEERED:
-                    naive_params = {key: a.copy() for key, a in base.items()}
-                    nv = Naive(rule, lr)
-                    results["naive numpy"] = timeit(
-                        alternating(nv.update, naive_params, gsets), args.budget, max_reps=10
-                    )
-                    del naive_params, nv
+                hyper = {"lr": 1e-3 if rule == "adam" else 0.01, **HYPER.get(rule, {})}
+                # the close contenders run in turns (race); the slow NumPy paths are timed on their own
+                opt = cls(**hyper, backend="numba")
+                unchecked = cls(**hyper, backend="numba", on_nonfinite="propagate")
+                contenders: dict[str, Callable[[], object] | None] = {
+                    "npoptim numba": alternating(opt.update, {key: a.copy() for key, a in base.items()}, gsets),
+                    "  unchecked": alternating(unchecked.update, {key: a.copy() for key, a in base.items()}, gsets),
+                }
+                contenders["npoptim numba"]()  # makes the plan the kernel-only step uses
+                contenders["  kernel only"] = kernel_only_step(k, opt, gsets)
                 if torch is not None:
                     for mode in ("foreach", "fused"):
-                        results[f"torch {mode}"] = time_torch(torch, rule, mode, base, gsets, args.budget)
+                        contenders[f"torch {mode}"] = torch_step(torch, rule, mode, base, gsets)
+                    contenders["torch fused Adam"] = torch_adam
                 if optax is not None:
                     try:
-                        results["optax (jit)"] = time_optax(optax, rule, base, gsets, args.budget)
+                        contenders["optax (jit)"] = optax_step(optax, rule, base, gsets)
                     except Exception as exc:  # a peer's failure must not end the run
                         print(f"  optax {rule}: {exc!r:.100}", file=sys.stderr)
-                        results["optax (jit)"] = None
+                        contenders["optax (jit)"] = None
+                contenders["roofline"] = kernel_only_step(k, opt, gsets, roofline=True)
+                present = {name: step for name, step in contenders.items() if step is not None}
+                raced: dict[str, float | None] = dict.fromkeys(contenders)
+                raced.update(race(present, args.budget * len(present)))
+                assert opt.last_update_backend == unchecked.last_update_backend == "numba"
+                t_roof, torch_adam_fused = raced.pop("roofline"), raced.pop("torch fused Adam", None)
+                assert t_roof is not None
+                numpy_params = {key: a.copy() for key, a in base.items()}
+                numpy_opt = cls(**hyper, backend="numpy")
+                results: dict[str, float | None] = {
+                    **{name: raced[name] for name in ("npoptim numba", "  unchecked", "  kernel only")},
+                    "npoptim numpy": timeit(alternating(numpy_opt.update, numpy_params, gsets), args.budget),
+                    "naive numpy": None,
+                }
+                if rule in PEERED:
+                    naive = Naive(rule, hyper["lr"])
+                    naive_params = {key: a.copy() for key, a in base.items()}
+                    results["naive numpy"] = timeit(alternating(naive.update, naive_params, gsets), args.budget, 3, 10)
+                results.update({name: t for name, t in raced.items() if name not in results})
+                del opt, unchecked, contenders, present, numpy_params, numpy_opt
                 summary.append((dtname, case, rule, dict(results), t_roof, torch_adam_fused))
                 ref = results.get("torch fused")
                 for impl, t in results.items():
@@ -380,28 +420,32 @@ def main(argv: list[str] | None = None) -> int:
     )
     print()
     print_table(header, rows)
-    print("\nSummary: ms per step; 'fast' = npoptim update(), backend numba, checks on; 'kernel' = its rule")
-    print("driver alone; 'checks' = fast/kernel - 1 (validation + finite check + Python); ratios to torch fused")
-    print("of the same rule and of Adam; % roofline of the fast step.\n")
+    print("\nSummary: ms per step; 'fast' = npoptim update(), backend numba, default checks; 'unchecked' = the")
+    print("same with on_nonfinite='propagate' (no finite pass); 'kernel' = the rule driver alone; 'finite check'")
+    print("= fast/unchecked - 1; 'other checks' = unchecked/kernel - 1 (validation, header check, Python);")
+    print("'% roofline' = roofline time / time; ratios to torch's fused step of the same rule and of Adam.\n")
     short = []
     for dtname, case, rule, res, t_roof, t_adam in summary:
         fast, kern, tf = res.get("npoptim numba"), res.get("  kernel only"), res.get("torch fused")
+        unch = res.get("  unchecked")
 
         def ms(t):
             return f"{t * 1e3:.2f}" if t else "n/a"
 
         short.append(
             (
-                dtname, case, rule, ms(fast), ms(kern), ms(res.get("npoptim numpy")), ms(res.get("naive numpy")),
-                ms(res.get("torch foreach")), ms(tf), ms(t_roof), f"{100 * t_roof / fast:.0f}%",
-                f"{100 * (fast / kern - 1):.0f}%", f"{fast / tf:.2f}" if tf else "n/a",
-                f"{fast / t_adam:.2f}" if t_adam else "n/a",
+                dtname, case, rule, ms(fast), ms(unch), ms(kern), ms(res.get("npoptim numpy")),
+                ms(res.get("naive numpy")), ms(res.get("torch foreach")), ms(tf), ms(t_roof),
+                f"{100 * t_roof / fast:.0f}%", f"{100 * t_roof / unch:.0f}%", f"{100 * (fast / unch - 1):.0f}%",
+                f"{100 * (unch / kern - 1):.0f}%", f"{fast / tf:.2f}" if tf else "n/a",
+                f"{fast / t_adam:.2f}" if t_adam else "n/a", f"{unch / t_adam:.2f}" if t_adam else "n/a",
             )
         )  # fmt: skip
     print_table(
         (
-            "dtype", "case", "rule", "fast", "kernel", "numpy path", "naive numpy", "torch foreach", "torch fused",
-            "roofline", "fast % roofline", "checks", "fast / torch fused", "fast / torch fused Adam",
+            "dtype", "case", "rule", "fast", "unchecked", "kernel", "numpy path", "naive numpy", "torch foreach",
+            "torch fused", "roofline", "fast % roofline", "unchecked % roofline", "finite check", "other checks",
+            "fast / torch fused", "fast / torch fused Adam", "unchecked / torch fused Adam",
         ),
         short,
     )  # fmt: skip

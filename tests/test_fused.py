@@ -20,6 +20,7 @@ import pickle
 import subprocess
 import sys
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -77,12 +78,12 @@ def copy(d):
     return {k: (None if v is None else v.copy()) for k, v in d.items()}
 
 
-def assert_same(opt_a, pa, opt_b, pb):
-    """Bit-identical parameters and state dicts (np.array_equal; NaN never appears here)."""
+def assert_same(opt_a, pa, opt_b, pb, equal_nan=False):
+    """Bit-identical parameters and state dicts (np.array_equal; with ``equal_nan`` a NaN equals a NaN)."""
     assert pa.keys() == pb.keys()
     for k in pa:
         assert pa[k].dtype == pb[k].dtype
-        assert np.array_equal(pa[k], pb[k]), k
+        assert np.array_equal(pa[k], pb[k], equal_nan=equal_nan), k
     sa, sb = opt_a.state_dict(), opt_b.state_dict()
     assert sa["step_count"] == sb["step_count"] and sa["skipped_steps"] == sb["skipped_steps"]
     assert sa["state"].keys() == sb["state"].keys()
@@ -90,7 +91,7 @@ def assert_same(opt_a, pa, opt_b, pb):
         assert entry["step"] == sb["state"][k]["step"], k
         for slot in opt_a.slots:
             assert entry[slot].dtype == sb["state"][k][slot].dtype
-            assert np.array_equal(entry[slot], sb["state"][k][slot]), (k, slot)
+            assert np.array_equal(entry[slot], sb["state"][k][slot], equal_nan=equal_nan), (k, slot)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
@@ -117,6 +118,41 @@ def test_same_bits_as_reference(rule, dtype, weight_decay):
         assert_same(fast, pf, ref, pr)
     # keys now carry different step counts (bias corrections per key)
     assert {fast.state[k]["step"] for k in fast.state} == {6, 4}
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("rule", RULES + list(VARIANTS))
+def test_propagate_policy_same_values_as_reference(rule, dtype):
+    """``on_nonfinite="propagate"``: no finite pass; NaN/inf reach the rules, and both paths agree.
+
+    The gradients carry NaN, +inf and -inf in some elements of several arrays
+    (one in the last chunk of the large array), at different steps, so each rule's
+    arithmetic meets non-finite inputs in its gradient and, later, in its state
+    and parameters (maxima, signs, square roots, divisions).  The reference path
+    also must not warn about that arithmetic: it was asked for.
+    """
+    rng = np.random.default_rng(6)
+    p0 = params_for(rng, dtype)
+    rule, extra = VARIANTS.get(rule, (rule, {}))
+    fast = make(rule, "numba", on_nonfinite="propagate", **extra)
+    ref = make(rule, "numpy", on_nonfinite="propagate", **extra)
+    pf, pr = copy(p0), copy(p0)
+    poison = {1: [("k3", (0, 1), np.nan), ("k5", (-1,), np.inf)], 2: [("k7", (4, 2), -np.inf)], 3: [("k0", (), np.nan)]}
+    for step in range(5):
+        grads = {k: rng.standard_normal(v.shape).astype(dtype) for k, v in pf.items()}
+        for key, where, value in poison.get(step, []):
+            grads[key][where] = value
+        fast.update(pf, grads)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            ref.update(pr, grads)
+        assert fast.last_update_backend == "numba" and ref.last_update_backend == "numpy"
+        assert_same(fast, pf, ref, pr, equal_nan=True)
+    assert fast.skipped_steps == 0 and fast.step_count == 5
+    # the NaN really went in (into the parameter, or only the state where a step is bounded),
+    # element by element: the other elements of the poisoned array stay finite
+    k3 = [pf["k3"]] + [fast.state["k3"][slot] for slot in fast.slots]
+    assert not all(np.isfinite(a[0, 1]) for a in k3) and all(np.isfinite(a[0, 0]) for a in k3)
 
 
 def test_only_keys_with_gradients_get_state():

@@ -512,3 +512,62 @@ def _none_gradient_run(name: str) -> None:
             assert int(ts["step"]) == received[k]
         for opt in opts.values():
             assert opt.state[k]["step"] == received[k]
+
+
+def _propagate_cases() -> list:
+    """Each oracle's first grid point, plus the AMSGrad points (a maximum meets NaN there)."""
+    cases = []
+    for name, oracle in ORACLES.items():
+        points = [oracle.grid[0]] + [h for h in oracle.grid[1:] if h.get("amsgrad")]
+        cases += [pytest.param(name, h, id=f"{name}-{i}") for i, h in enumerate(points)]
+    return cases
+
+
+@pytest.mark.parametrize(("name", "h"), _propagate_cases())
+def test_propagate_matches_torch_with_nonfinite_gradients(name: str, h: dict[str, Any]) -> None:
+    """``on_nonfinite="propagate"`` does what torch.optim does with NaN/inf gradients (it does not check).
+
+    NaN, +inf and -inf go into single elements of three arrays at different
+    steps; after every step the same elements of the parameters and the state
+    as torch's are non-finite, and the finite ones equal torch's (at the usual
+    tolerance), on both paths.  Whether a non-finite element is inf or NaN may
+    differ: torch updates a moment as ``m.lerp_(g, 1 - beta1)`` = m + (1-b1)(g-m),
+    which turns an infinite m into NaN (inf - inf) at the next step, where our
+    b1 m + (1-b1) g keeps it infinite (docs/conventions.md).
+    """
+    with _torch_default_dtype(ORACLES[name], np.float64):
+        _propagate_run(name, h)
+
+
+def _propagate_run(name: str, h: dict[str, Any]) -> None:
+    oracle = ORACLES[name]
+    opts = {b: OPTIMIZERS[name](**h, on_nonfinite="propagate", backend=b) for b in BACKENDS}
+    rng = np.random.default_rng(13)
+    ours, theirs = _twins({k: _random(rng, shape, np.float64) for k, shape in SHAPES.items()}, np.float64)
+    topt = oracle.build(list(theirs.values()), h)
+    poison = {2: ("vec", (3,), np.nan), 4: ("mat", (1, 2), np.inf), 5: ("cube", (0, 0, 0), -np.inf)}
+    for step in range(1, 9):
+        grads = {k: np.asarray(_random(rng, SHAPES[k], np.float64)) for k in SHAPES}
+        if step in poison:
+            key, where, value = poison[step]
+            grads[key][where] = value
+        for b, opt in opts.items():
+            opt.update(ours[b], grads)
+            _check_backend(opt, b, np.float64)
+        for k, tp in theirs.items():
+            tp.grad = torch.tensor(grads[k].copy(), dtype=torch.float64)
+        topt.step()
+        for k, tp in theirs.items():
+            pairs = [("params", ours[b][k], tp.detach().numpy(), b) for b in opts]
+            pairs += [
+                (f"state[{slot!r}]", opt.state[k][slot], want, b)
+                for slot, want in _torch_state(oracle, topt, tp, h).items()
+                for b, opt in opts.items()
+            ]
+            for what, actual, expected, b in pairs:
+                where = f"[{b}] {what} of {k!r} at step {step} ({name}, {h})"
+                finite = np.isfinite(expected)
+                np.testing.assert_array_equal(np.isfinite(actual), finite, err_msg=f"non-finite elements of {where}")
+                np.testing.assert_allclose(actual[finite], expected[finite], rtol=1e-10, atol=1e-12, err_msg=where)
+    states = [a for o in opts.values() for st in o.state.values() for a in st.values() if isinstance(a, np.ndarray)]
+    assert not all(np.isfinite(a).all() for a in [*states, *(a for b in opts for a in ours[b].values())])

@@ -13,7 +13,7 @@ kept on disk, see ``docs/performance.md``):
   thousands of arrays; anything unusual sends the call to the reference path.
 * :func:`finite` -- one parallel pass over every gradient element (4 of Adam's
   28 bytes per float32 element), so that a NaN/inf refuses the step *before*
-  anything is written.
+  anything is written (not run with ``on_nonfinite="propagate"``).
 * one ``<rule>_step`` driver per rule -- one parallel region over all
   parameters: the elements of all arrays form one virtual vector cut into
   equal chunks (see :class:`npoptim.optimizers.fused.Plan`), and each chunk
@@ -314,7 +314,7 @@ def _adam_amsgrad(p, g, m, v, vmax, c):
         vi = v[i] * b2 + one_b2 * gi * gi
         m[i] = mi
         v[i] = vi
-        vm = vmax[i] if vmax[i] > vi else vi  # np.maximum (no NaN reaches the rules)
+        vm = vmax[i] if vmax[i] > vi or vmax[i] != vmax[i] else vi  # np.maximum: a NaN on either side wins
         vmax[i] = vm
         p[i] = p[i] - step * (mi / (np.sqrt(vm) / sqrt_bc2 + eps))
 
@@ -371,7 +371,7 @@ def _adamax(p, g, m, u, s2, c):
         m[i] = mi
         a = u[i] * b2
         b = np.abs(gi) + eps
-        ui = a if a >= b else b
+        ui = a if a >= b or a != a else b  # np.maximum: a NaN on either side wins
         u[i] = ui
         p[i] = p[i] - step * (mi / ui)
 
