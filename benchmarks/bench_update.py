@@ -1,9 +1,10 @@
 """Time one optimizer step: npoptim's paths against naive NumPy, torch.optim and a roofline.
 
-    python benchmarks/bench_update.py            # everything (~3-5 min on 2 cores)
-    python benchmarks/bench_update.py --quick    # float32, large + many only, fewer repeats
+    python benchmarks/bench_update.py            # the book's six rules, every case (~7 min on 2 cores)
+    python benchmarks/bench_update.py --quick    # float32, large + many only, shorter budget (~1 min)
 
-For every rule in npoptim's registry, every dtype (float32, float64) and every
+For every rule asked for (``--rules``: any registered name; default the book's six),
+every dtype (float32, float64) and every
 case -- ``large`` (one array of 16,777,216 elements), ``many`` (2,000 arrays of
 4,096) and ``mlp`` (the book's 784-100-100-100-100-10 network: 10 small
 arrays) -- it times one step of:
@@ -13,7 +14,9 @@ arrays) -- it times one step of:
 * ``  unchecked``    the same with ``on_nonfinite="propagate"``: no finite pass
   (the difference to the line above is what "raise changes nothing" costs);
 * ``  kernel only``  the same step's compiled rule driver alone (the difference
-  to the line above is what validation + finite check + Python cost);
+  to the line above is what validation, the header check and Python cost);
+* ``  finite pass``  the finite check alone (one read of every gradient; its GB/s
+  are of that read);
 * ``npoptim numpy``  ``backend="numpy"``: the NumPy reference rule on 64K pieces;
 * ``naive numpy``    the teaching code's style: a Python loop over keys, one
   NumPy expression per line, new temporaries everywhere;
@@ -247,16 +250,17 @@ def optax_step(optax, rule, base, gsets):
     return step
 
 
-def kernel_only_step(k, opt, gsets: list[dict], roofline: bool = False) -> Callable[[], None]:
-    """The compiled rule driver of ``opt``'s plan alone, on the same alternating gradient arrays.
+def kernel_only_step(k, opt, gsets: list[dict], what: str = "rule") -> Callable[[], None]:
+    """One compiled pass over ``opt``'s plan alone, on the same alternating gradient arrays.
 
-    ``roofline``: the same driver with the rule replaced by additions (``kernels.roofline_step``:
-    reads w, g and the state slots, writes w and the slots, no other math) -- the same arrays,
-    the same bytes and the same cache conditions as the rule: the benchmark's 100 %.
+    ``what``: "rule" -- the rule's driver; "roofline" -- the same driver with the rule
+    replaced by additions (``kernels.roofline_step``: reads w, g and the state slots, writes
+    w and the slots, no other math): the same arrays, the same bytes, the benchmark's 100 %;
+    "finite" -- the finite check alone (reads every gradient once, writes nothing).
     """
     plan = opt._fused_plan
-    driver = k.roofline_step if roofline else k.DRIVERS[opt._fused_kernel]
-    row = (len(opt.slots),) if roofline else (0.0, *opt._fused_scalars(3))
+    driver = {"rule": k.DRIVERS[opt._fused_kernel], "roofline": k.roofline_step}.get(what)
+    row = (len(opt.slots),) if what == "roofline" else (0.0, *opt._fused_scalars(3))
     C = np.array([row], plan.groups[0].dtype)
     rows0 = np.zeros(len(plan.keys), np.int64)
     gptrs = [np.array([g[key].__array_interface__["data"][0] for key in plan.keys], np.int64) for g in gsets]
@@ -266,7 +270,10 @@ def kernel_only_step(k, opt, gsets: list[dict], roofline: bool = False) -> Calla
         gptr = gptrs[next(turn) % 2]
         for gr in plan.groups:
             gr.gptr[:] = gptr[gr.idx]
-            driver(gr.gptr, gr.active, gr.keyinfo, gr.seg, gr.chunks, *gr.S, C, rows0[gr.idx])
+            if driver is None:
+                assert k.finite(gr.gptr, gr.active, gr.keyinfo, gr.seg, gr.chunks, gr.exponent)
+            else:
+                driver(gr.gptr, gr.active, gr.keyinfo, gr.seg, gr.chunks, *gr.S, C, rows0[gr.idx])
 
     return step
 
@@ -344,6 +351,7 @@ def main(argv: list[str] | None = None) -> int:
                 }
                 contenders["npoptim numba"]()  # makes the plan the kernel-only step uses
                 contenders["  kernel only"] = kernel_only_step(k, opt, gsets)
+                contenders["  finite pass"] = kernel_only_step(k, opt, gsets, what="finite")
                 if torch is not None:
                     for mode in ("foreach", "fused"):
                         contenders[f"torch {mode}"] = torch_step(torch, rule, mode, base, gsets)
@@ -354,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
                     except Exception as exc:  # a peer's failure must not end the run
                         print(f"  optax {rule}: {exc!r:.100}", file=sys.stderr)
                         contenders["optax (jit)"] = None
-                contenders["roofline"] = kernel_only_step(k, opt, gsets, roofline=True)
+                contenders["roofline"] = kernel_only_step(k, opt, gsets, what="roofline")
                 present = {name: step for name, step in contenders.items() if step is not None}
                 raced: dict[str, float | None] = dict.fromkeys(contenders)
                 raced.update(race(present, args.budget * len(present)))
@@ -364,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
                 numpy_params = {key: a.copy() for key, a in base.items()}
                 numpy_opt = cls(**hyper, backend="numpy")
                 results: dict[str, float | None] = {
-                    **{name: raced[name] for name in ("npoptim numba", "  unchecked", "  kernel only")},
+                    **{name: raced[name] for name in ("npoptim numba", "  unchecked", "  kernel only", "  finite pass")},  # noqa: E501
                     "npoptim numpy": timeit(alternating(numpy_opt.update, numpy_params, gsets), args.budget),
                     "naive numpy": None,
                 }
@@ -379,6 +387,10 @@ def main(argv: list[str] | None = None) -> int:
                 for impl, t in results.items():
                     if t is None:
                         rows.append((dtname, case, rule, impl, "n/a", "", "", "", ""))
+                        continue
+                    if impl == "  finite pass":  # its own traffic: one read of every gradient
+                        gbps = f"{n_el * dt.itemsize / t / 1e9:.1f}"
+                        rows.append((dtname, case, rule, impl, f"{t * 1e3:.3f}", gbps, "", "", ""))
                         continue
                     rows.append(
                         (
@@ -420,6 +432,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print()
     print_table(header, rows)
+    print("\n'  finite pass': the finite check alone; its GB/s are of its own traffic (one read of g).")
     print("\nSummary: ms per step; 'fast' = npoptim update(), backend numba, default checks; 'unchecked' = the")
     print("same with on_nonfinite='propagate' (no finite pass); 'kernel' = the rule driver alone; 'finite check'")
     print("= fast/unchecked - 1; 'other checks' = unchecked/kernel - 1 (validation, header check, Python);")
