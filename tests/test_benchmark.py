@@ -1,0 +1,57 @@
+"""The step benchmark (benchmarks/bench_update.py) runs and reports what it says, on a tiny budget.
+
+No timing is asserted (speed targets live in the benchmark's output, as
+ratios); this checks the plumbing that reaches into the compiled path's plan
+-- the kernel-only, finite-pass and roofline steps -- so a change there
+cannot silently break the benchmark, and that its derived columns are the
+ratios of its own timings.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from npoptim.optimizers import fused
+
+pytestmark = pytest.mark.skipif(not fused.fast_path_possible(), reason="numba is not installed")
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_update.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_update", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_benchmark_reports_every_contender_and_consistent_ratios(bench, capsys, markdown_rows):
+    rules = ["sgd", "adam", "lion"]  # no torch peer for Lion: its torch columns must say so
+    assert bench.main(["--rules", *rules, "--cases", "mlp", "--dtypes", "float32", "--budget", "0.01"]) == 0
+    out = capsys.readouterr().out
+    headers = [line for line in out.splitlines() if line.startswith("| dtype")]
+    detail = markdown_rows(out, next(h for h in headers if "implementation" in h))
+    impls = {(r[2], r[3].strip()) for r in detail}
+    for rule in rules:
+        for impl in ("npoptim numba", "unchecked", "kernel only", "finite pass", "npoptim numpy", "roofline"):
+            assert (rule, impl) in impls, (rule, impl)
+    summary = {r[2]: r for r in markdown_rows(out, next(h for h in headers if "unchecked % roofline" in h))}
+    assert sorted(summary) == sorted(rules)
+    for r in summary.values():
+        fast, unchecked, kernel, roofline = (float(r[i]) for i in (3, 4, 5, 10))
+        assert min(fast, unchecked, kernel, roofline) > 0
+        # the derived columns are the ratios of the timings in the same row; the times are printed
+        # to 0.01 ms and the percentages to 1 %, so each must lie in the range those roundings allow
+        assert _within(float(r[11].rstrip("%")), lambda a, b: 100 * a / b, roofline, fast)
+        assert _within(float(r[13].rstrip("%")), lambda a, b: 100 * (a / b - 1), fast, unchecked)
+    assert summary["lion"][9] == "n/a" and summary["adam"][9] != "n/a"  # torch fused: torch has none for Lion
+
+
+def _within(printed: float, ratio, a: float, b: float) -> bool:
+    """``printed`` (rounded to 1) is ``ratio(a, b)`` for some a, b within 0.005 of the printed ones."""
+    values = [ratio(x, y) for x in (a - 0.005, a + 0.005) for y in (b - 0.005, b + 0.005)]
+    return min(values) - 0.5 <= printed <= max(values) + 0.5
