@@ -29,6 +29,7 @@ Conventions that hold for every rule
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
 from collections.abc import Mapping
@@ -103,8 +104,8 @@ class Optimizer:
         the step is applied as computed, so NaN/inf flow into the parameters
         and the state (what torch.optim and optax do).  Checking costs one
         extra read of every gradient before the update (it must see them all
-        before writing anything); ``"propagate"`` saves that pass -- about a
-        fifth of a large Adam step on the compiled path (``docs/performance.md``).
+        before writing anything); ``"propagate"`` saves that pass -- a fifth
+        to a third of a large Adam step on the compiled path (``docs/performance.md``).
     backend : {"auto", "numba", "numpy"}
         How steps are computed; never changes the result (see
         ``docs/performance.md``).  ``"numba"``: one compiled, parallel pass over
@@ -311,14 +312,12 @@ class Optimizer:
                 keys=bad,
                 step=step,
             )
-        for key, p, g, state in work:
-            if state is None:
-                state = self.state[key] = {"step": 0, **self._init_state(p)}
-            state["step"] += 1
-            if propagate:  # asked for: NaN/inf arithmetic is expected, not worth a warning
-                with np.errstate(all="ignore"):
-                    self._apply(p, g, state)
-            else:
+        # "propagate" asked for NaN/inf arithmetic: NumPy's warnings about it would be noise
+        with np.errstate(all="ignore") if propagate else contextlib.nullcontext():
+            for key, p, g, state in work:
+                if state is None:
+                    state = self.state[key] = {"step": 0, **self._init_state(p)}
+                state["step"] += 1
                 self._apply(p, g, state)
         if work:
             self.step_count += 1
