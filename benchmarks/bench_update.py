@@ -259,7 +259,7 @@ def kernel_only_step(k, opt, gsets: list[dict], what: str = "rule") -> Callable[
     "finite" -- the finite check alone (reads every gradient once, writes nothing).
     """
     plan = opt._fused_plan
-    driver = {"rule": k.DRIVERS[opt._fused_kernel], "roofline": k.roofline_step}.get(what)
+    driver = {"rule": k.DRIVERS[opt._fused_kernel], "roofline": k.roofline_step, "finite": None}[what]
     row = (len(opt.slots),) if what == "roofline" else (0.0, *opt._fused_scalars(3))
     C = np.array([row], plan.groups[0].dtype)
     rows0 = np.zeros(len(plan.keys), np.int64)
