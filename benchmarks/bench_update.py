@@ -31,7 +31,7 @@ arrays) -- it times one step of:
 The close contenders (npoptim's compiled path, torch, optax, the roofline) are
 timed in turns, one step of each per round, so a burst of load from other jobs
 hits them alike; the slow NumPy paths are timed on their own.  Every timed
-call starts with the caches flushed (64 MB written, untimed), so no step finds
+call starts with the caches flushed (64 MB read, untimed), so no step finds
 the data of the step before it in cache.
 
 Gradients are new dict objects every step (alternating between two sets of
@@ -75,13 +75,14 @@ def shapes(case: str) -> list[tuple[int, ...]]:
     return out
 
 
-#: Written between timed calls (not timed), so that no step finds another's data in the caches:
-#: larger than this machine's L2 + L3 (2 x 2 MB + 35.8 MB).
+#: Read between timed calls (not timed), so that no step finds another's data in the caches:
+#: larger than this machine's L2 + L3 (2 x 2 MB + 35.8 MB).  Read, not written: written
+#: lines would be dirty, and writing them back would be charged to the next (timed) step.
 _SCRATCH = np.ones(1 << 24, np.float32)
 
 
 def flush_caches() -> None:
-    np.add(_SCRATCH, 1.0, out=_SCRATCH)
+    _SCRATCH.sum()
 
 
 def timed(step: Callable[[], object]) -> float:
