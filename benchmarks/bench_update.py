@@ -1,6 +1,6 @@
 """Time one optimizer step: npoptim's paths against naive NumPy, torch.optim and a roofline.
 
-    python benchmarks/bench_update.py            # the book's six rules, every case (~7 min on 2 cores)
+    python benchmarks/bench_update.py            # the book's six rules, every case (~4 min on 2 cores)
     python benchmarks/bench_update.py --quick    # float32, large + many only, shorter budget (~1 min)
 
 For every rule asked for (``--rules``: any registered name; default the book's six),
