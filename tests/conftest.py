@@ -8,6 +8,33 @@ from pathlib import Path
 import pytest
 
 
+def pytest_report_header(config) -> list[str]:
+    """Which npoptim, Python, numba and BLAS this run tests, so that a configuration's log says what it was.
+
+    Nothing is imported but threadpoolctl and NumPy: the order in which torch, npoptim and numba are
+    first imported is the tests' own business (numba's threading layer).
+    """
+    import importlib.metadata
+    import importlib.util
+    import platform
+
+    import numpy  # noqa: F401  (loads the BLAS that threadpoolctl then reports)
+    from threadpoolctl import threadpool_info
+
+    origin = Path(importlib.util.find_spec("npoptim").origin).parent
+    numba = "numba " + importlib.metadata.version("numba") if importlib.util.find_spec("numba") else "numba absent"
+    blas = ", ".join(
+        f"{i.get('internal_api')} {i.get('version')} {i.get('architecture') or ''} x{i.get('num_threads')}"
+        for i in threadpool_info()
+        if i.get("user_api") == "blas"
+    )
+    env = {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS") if k in os.environ}
+    return [
+        f"npoptim {importlib.metadata.version('npoptim')} from {origin}",
+        f"Python {platform.python_version()}; {numba}; BLAS: {blas or 'none found'}; {env or 'no OPENBLAS_* set'}",
+    ]
+
+
 def _shared_mnist_dir() -> Path:
     """$NPOPTIM_MNIST_DIR, else ../shared/data/mnist beside the repository root (where pyproject.toml is)."""
     if os.environ.get("NPOPTIM_MNIST_DIR"):
