@@ -104,3 +104,48 @@ def test_tiny_trajectories_run_from_the_wheel(installed, tmp_path):
     # times eta, minus), so 5 steps are within gamma_15 ~ 1.7e-15 of the closed form (its pow: 1 ulp).
     final = results["optimizers"]["sgd"]["final_point"]
     assert final == pytest.approx([-7 * 0.905**5, 2 * (-0.9) ** 5], rel=1e-14)
+
+
+_WITHOUT_NUMBA = r"""
+import importlib.abc, sys
+
+class _NoNumba(importlib.abc.MetaPathFinder):  # as if numba were not installed
+    def find_spec(self, name, path=None, target=None):
+        if name == "numba" or name.startswith("numba."):
+            raise ModuleNotFoundError(f"No module named {name!r}")
+        return None
+
+sys.meta_path.insert(0, _NoNumba())
+import importlib.util
+importlib.util.find_spec = (lambda f: lambda name, *a: None if name.split(".")[0] == "numba" else f(name, *a))(
+    importlib.util.find_spec)
+
+import numpy as np
+import npoptim
+from npoptim.cli import main
+
+n = 1 << 19  # above the size at which "auto" would choose the compiled path
+p, g = {"w": np.ones(n)}, {"w": np.full(n, 0.5)}
+opt = npoptim.Adam(lr=0.1)
+opt.update(p, g)
+assert opt.last_update_backend == "numpy", opt.last_update_backend
+# Adam's first step is lr * g / (|g| + eps): both sides are ~10 correctly rounded operations, so
+# they agree to gamma_18 ~ 2e-15 relative to the step (0.1) -- on any CPU, no BLAS involved.
+assert np.allclose(p["w"], 1.0 - 0.1 * 0.5 / (0.5 + 1e-8), rtol=0, atol=2e-15 * 0.1), p["w"][:3]
+try:
+    npoptim.Adam(backend="numba")
+except ValueError as e:
+    assert "backend='numba'" in str(e) and "not installed" in str(e), e
+else:
+    raise AssertionError("backend='numba' without numba was accepted")
+assert main(["trajectories", "--steps", "3", "--quiet", "--out", sys.argv[1]]) == 0
+assert "numba" not in sys.modules
+print("ok")
+"""
+
+
+def test_numpy_fallback_without_numba(tmp_path):
+    """numba absent: "auto" runs the NumPy path, "numba" is refused naming why, the CLI works."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    out = _run([sys.executable, "-c", _WITHOUT_NUMBA, str(tmp_path / "t")], env, tmp_path)
+    assert out.stdout.strip().endswith("ok")
