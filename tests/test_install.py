@@ -32,15 +32,25 @@ def _run(cmd: list[str], env: dict[str, str], cwd: Path, timeout: float = 300) -
     return proc
 
 
+def _can_build_offline() -> bool:
+    """Whether this environment's setuptools can build a wheel itself (>= 70.1 has bdist_wheel built in,
+    older ones need the ``wheel`` package); otherwise pip fetches a current one from the package index
+    into an isolated build environment, as the README's set-up does."""
+    try:
+        import setuptools
+    except ImportError:
+        return False
+    major, minor = (int(x) for x in setuptools.__version__.split(".")[:2])
+    return (major, minor) >= (70, 1) or importlib.util.find_spec("wheel") is not None
+
+
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory) -> tuple[Path, Path, dict[str, str]]:
     """(the wheel, the folder it is installed in, an environment whose ``npoptim`` is that install)."""
     if not SRC.is_dir():
         pytest.skip(f"no source tree at {SRC} to build a wheel from")
     tmp = tmp_path_factory.mktemp("wheel")
-    # With setuptools in this environment the wheel builds offline; otherwise pip fetches it
-    # from the package index into an isolated build environment (the README's set-up does too).
-    isolation = [] if importlib.util.find_spec("setuptools") is None else ["--no-build-isolation"]
+    isolation = ["--no-build-isolation"] if _can_build_offline() else []
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
     # Built from a pristine copy of what the wheel is made of: an in-place build would reuse a stale
