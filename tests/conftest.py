@@ -28,7 +28,8 @@ def pytest_report_header(config) -> list[str]:
         for i in threadpool_info()
         if i.get("user_api") == "blas"
     )
-    env = {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS") if k in os.environ}
+    names = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS")
+    env = {k: os.environ[k] for k in names if k in os.environ}
     return [
         f"npoptim {importlib.metadata.version('npoptim')} from {origin}",
         f"Python {platform.python_version()}; {numba}; BLAS: {blas or 'none found'}; {env or 'no OPENBLAS_* set'}",
