@@ -22,6 +22,7 @@ COSTS = np.array(
 
 def test_ratios_by_hand():
     expected = np.array([[1.0, 2.0, INF], [2.0, 1.0, 1.0], [INF, 1.0, 2.5], [INF, INF, INF]])
+    # bit-exact: each ratio is one correctly rounded division whose exact value (2, 2.5, 1) is a float
     np.testing.assert_array_equal(performance_ratios(COSTS), expected)
 
 
@@ -33,7 +34,7 @@ def test_profile_fractions_by_hand():
     #   tau=1e9: A 2/4,            B 3/4,                C 2/4   (p3 is never solved)
     rho = performance_profile(COSTS, [1.0, 2.0, 2.5, 1e9])
     expected = np.array([[0.25, 0.5, 0.25], [0.5, 0.75, 0.25], [0.5, 0.75, 0.5], [0.5, 0.75, 0.5]])
-    np.testing.assert_array_equal(rho, expected)
+    np.testing.assert_array_equal(rho, expected)  # bit-exact: counts / 4, exact in binary
 
 
 def test_profile_is_nondecreasing_and_best_at_one():

@@ -64,6 +64,7 @@ def test_ok_is_never_replaced_by_failed(tmp_path):
         store.put(CONFIG, _ok(0.25))
         store.put(CONFIG, {"status": "failed", "error": "later"})
         rec = store.get([key])[key]
+        # exact: a stored float64 comes back unchanged (0.25 itself is exact in binary)
         assert rec.status == "ok" and rec.final == 0.25 and rec.error is None and rec.attempts == 2
         assert store.count() == 1
         with pytest.raises(ValueError, match="status"):

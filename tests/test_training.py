@@ -14,6 +14,7 @@ from npoptim import cli, nn
 from npoptim.data import load_digits
 from npoptim.experiments import training
 from npoptim.experiments.training import batch_order, moving_average, run_training
+from numerics import assert_within, gamma
 
 
 @pytest.fixture(scope="module")
@@ -24,9 +25,18 @@ def digits():
 def test_moving_average_is_the_trailing_mean():
     rng = np.random.default_rng(0)
     x = rng.random(37)
+    # Not bit-exact: moving_average differences a running sum (csum[t] - csum[t-w]), the reference
+    # sums each window (np.mean, pairwise).  Each prefix sum of <= 37 non-negative terms is within
+    # gamma_37 of its value and the window sum within gamma_w of its own, so (Higham 3.5) the two
+    # differ by <= (gamma_37 (csum[t] + csum[lo]) + gamma_50 window sum) / m, plus 2 roundings of the
+    # quotient -- relative to a single small x[t] (w = 1) that is up to csum/x[t] times u, not u.
+    csum = np.concatenate([[0.0], np.cumsum(x)])
     for w in (1, 5, 50):
-        expected = [x[max(0, t - w + 1) : t + 1].mean() for t in range(len(x))]
-        np.testing.assert_allclose(moving_average(x, w), expected, rtol=1e-12)
+        t = np.arange(1, len(x) + 1)
+        lo = np.maximum(t - w, 0)
+        expected = np.array([x[max(0, i - w + 1) : i + 1].mean() for i in range(len(x))])
+        bound = (gamma(len(x)) * (csum[t] + csum[lo]) + gamma(w) * expected * (t - lo)) / (t - lo) + gamma(2) * expected
+        assert_within(moving_average(x, w), expected, bound, f"window {w}")
 
 
 def test_batch_order_is_a_permutation_per_epoch():
@@ -72,6 +82,8 @@ def test_same_seed_same_numbers(digits):
     kw = dict(optimizers=["momentum", "rmsprop"], steps=60, seeds=2, eval_every=20)
     a, b = run_training(digits, **kw), run_training(digits, **kw)
     a.results.pop("timing"), b.results.pop("timing")
+    # bit-exact: the same code on the same inputs in one process, BLAS pinned to one thread by
+    # run_training (threadpool_limits), the same shapes, so the same kernels in the same order
     assert json.dumps(a.results, sort_keys=True) == json.dumps(b.results, sort_keys=True)
     for name in a.raw_loss:
         np.testing.assert_array_equal(a.raw_loss[name], b.raw_loss[name])
@@ -128,10 +140,13 @@ def check_training_table_matches_json(rows: list[list[str]], res: dict) -> None:
     for cells, row in zip(rows, res["table"], strict=True):
         assert float(cells[1]) == pytest.approx(row["lr"])
         loss, acc, steps = _numbers(cells[2]), _numbers(cells[3]), cells[4]
+        # The tolerances are the printing's: %.3g is within half a unit of the 3rd significant digit
+        # (<= 5e-3 relative), %.2g of the 2nd (5e-2; a zero std prints as 0), %.2f within 0.005 of
+        # 100 x -- plus the parsed decimal's own rounding to binary (< ulp(100)/2 = 7e-15), %.0f 0.5.
         assert loss[0] == pytest.approx(row["final_train_loss"]["mean"], rel=5e-3)
         assert loss[1] == pytest.approx(row["final_train_loss"]["std"], rel=5e-2, abs=1e-12)
-        assert acc[0] == pytest.approx(100 * row["held_out_accuracy"]["mean"], abs=0.005)
-        assert acc[1] == pytest.approx(100 * row["held_out_accuracy"]["std"], abs=0.005)
+        assert acc[0] == pytest.approx(100 * row["held_out_accuracy"]["mean"], abs=0.005 + 1e-14)
+        assert acc[1] == pytest.approx(100 * row["held_out_accuracy"]["std"], abs=0.005 + 1e-14)
         if row["steps_to_target"]["mean"] is None:
             assert steps.startswith("not reached")
         else:
@@ -174,8 +189,10 @@ def test_cli_train_writes_consistent_outputs(tmp_path, capsys, markdown_rows):
     assert losses["raw_adam"].shape == (2, 40)
     for name in cfg["optimizers"]:
         per_seed = [r["final_smoothed_loss"] for r in res["runs"][name].values()]
-        np.testing.assert_allclose(losses[f"smoothed_{name}"][:, -1], per_seed, rtol=1e-12)
-    # Re-running writes the same numbers.
+        # bit-exact: both are moving_average of the same raw row in the same process (JSON and .npz
+        # keep float64 exactly)
+        np.testing.assert_array_equal(losses[f"smoothed_{name}"][:, -1], per_seed)
+    # Re-running writes the same numbers (bit-exact: same process, same shapes, BLAS on one thread).
     assert cli.main([*argv[:-1], str(tmp_path / "again")]) == 0
     again = json.loads((tmp_path / "again" / "results.json").read_text())
     res.pop("timing"), again["training"].pop("timing")
