@@ -10,6 +10,18 @@ many arrays crossing the kernel's chunk boundaries, keys appearing late,
 dicts moved between the two paths, and calls the fast path hands back to the
 reference.  It also checks the safety guarantees with the fast path on: a
 call that raises (or is skipped) changes nothing.
+
+Why bit equality is a fair claim on any CPU: both paths run only correctly
+rounded IEEE ``+ - * /``, ``sqrt``, ``max`` and ``sign`` on the same operands
+in the same order (vectorising such a loop changes no result); the kernels are
+compiled with fast-math off, so LLVM neither reassociates nor contracts
+``a*b + c`` into an FMA (``test_kernels_have_no_fma_and_no_fast_math_flags``
+checks the machine code compiled here); they contain no floating-point
+reduction (the finite check ORs exponent bits).  The only reduction
+(``clip_norm``'s global norm, a BLAS dot) and the only transcendentals (the
+bias corrections ``b**t``, ``math.sqrt``, Nadam's ``0.96**(t psi)``) are
+computed in Python before the paths split (``Optimizer.update``) or in
+``_fused_scalars``, the same function on the same inputs for both paths.
 """
 
 from __future__ import annotations
@@ -530,3 +542,39 @@ print(paths[0], paths[-1], same)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=180)
     first, last, same = out.stdout.split()
     assert (first, last, same) == ("numpy", "numba", "True")
+
+
+@pytest.mark.slow
+def test_kernels_have_no_fma_and_no_fast_math_flags(tmp_path):
+    """The bit-equality claim's premise, on this machine's CPU: compile the multiply-add-heaviest drivers
+    afresh (an empty cache directory, so the code can be inspected) and find no fused multiply-add
+    instruction in their machine code and no fast-math flag or FMA intrinsic in their LLVM IR."""
+    code = """
+import re, numpy as np
+from npoptim import OPTIMIZERS
+from npoptim.optimizers import fused
+from npoptim.optimizers.fused import kernels
+cases = [("adam", {}), ("nadam", {}), ("adadelta", {}), ("rmsprop", {"centered": True, "momentum": 0.5})]
+for dtype in (np.float32, np.float64):
+    for rule, extra in cases:
+        p = {"w": np.ones(fused.BLOCK + 3, dtype)}
+        opt = OPTIMIZERS[rule](backend="numba", **extra)
+        opt.update(p, {"w": np.ones_like(p["w"])})
+        assert opt.last_update_backend == "numba"
+fma = re.compile(r"\\b(v?fn?m(?:add|sub)\\w*|fml[as]\\w*)\\b")
+fast = re.compile(r"\\bf(?:add|sub|mul|div|neg)\\s+(?:fast|contract|reassoc|nnan|ninf|nsz|arcp|afn)\\b")
+seen = 0
+for name in ("adam", "nadam", "adadelta", "rmsprop_centered_momentum"):
+    for sig in kernels.DRIVERS[name].signatures:
+        lib = kernels.DRIVERS[name].overloads[sig].library
+        asm, ir = lib.get_asm_str(), lib.get_llvm_str()
+        assert len(asm) > 1000, "no machine code to inspect"
+        assert not fma.search(asm), (name, fma.search(asm).group(0))
+        assert not fast.search(ir) and "llvm.fma" not in ir and "fmuladd" not in ir, name
+        seen += 1
+print(seen)
+"""
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert int(out.stdout.split()[-1]) == 8

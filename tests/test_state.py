@@ -83,7 +83,12 @@ def trained(
 
 
 def assert_same(a: Any, b: Any, where: str = "") -> None:
-    """Recursive bit-for-bit equality of plain data (dict/list/scalars/arrays)."""
+    """Recursive bit-for-bit equality of plain data (dict/list/scalars/arrays).
+
+    Bit equality is the claim wherever it is used here: a round trip copies bytes, and an interrupted run
+    repeats the uninterrupted run's element-wise operations on the same values (the compiled path gives
+    the NumPy reference's bits, test_fused.py); no reduction, BLAS call or transcendental is compared.
+    """
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
         assert isinstance(a, np.ndarray) and isinstance(b, np.ndarray), where
         assert a.dtype == b.dtype and a.shape == b.shape, f"{where}: {a.dtype}{a.shape} != {b.dtype}{b.shape}"
