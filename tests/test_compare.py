@@ -12,6 +12,7 @@ from PIL import Image
 
 from npoptim import cli
 from npoptim.experiments import training
+from numerics import assert_canvas
 
 ARGS = ["--steps", "30", "--seeds", "2"]
 
@@ -49,7 +50,7 @@ def test_one_directory_with_everything(runs):
             size = im.size
         spec = payload["trajectories"]["figure_specs"].get(Path(file).stem) if file != "training_curves.png" else None
         if spec:
-            assert size == (round(spec["figsize"][0] * spec["dpi"]), round(spec["figsize"][1] * spec["dpi"]))
+            assert_canvas(size, spec["figsize"], spec["dpi"])
         packed = (pixels[..., 0].astype(np.uint32) << 16) | (pixels[..., 1].astype(np.uint32) << 8) | pixels[..., 2]
         assert len(np.unique(packed)) > 50  # curves, contours, text: not a blank canvas
     from npoptim.plotting import DPI, TRAINING_FIGSIZE

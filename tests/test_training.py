@@ -14,7 +14,7 @@ from npoptim import cli, nn
 from npoptim.data import load_digits
 from npoptim.experiments import training
 from npoptim.experiments.training import batch_order, moving_average, run_training
-from numerics import assert_within, gamma
+from numerics import assert_canvas, assert_within, gamma
 
 
 @pytest.fixture(scope="module")
@@ -156,7 +156,7 @@ def check_training_table_matches_json(rows: list[list[str]], res: dict) -> None:
 def check_png(path: Path, figsize: tuple[float, float], dpi: int = 100) -> None:
     with Image.open(path) as im:
         assert im.format == "PNG"
-        assert im.size == (round(figsize[0] * dpi), round(figsize[1] * dpi))
+        assert_canvas(im.size, figsize, dpi)
         pixels = np.asarray(im.convert("RGB"))
     rgb = pixels.astype(np.uint32)
     colours = np.unique((rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2])
