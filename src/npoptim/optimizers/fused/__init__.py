@@ -52,7 +52,17 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["BACKENDS", "numba_available", "try_update", "warm_up", "load_kernels"]
+__all__ = ["BACKENDS", "numba_available", "try_update", "warm_up", "load_kernels", "declare_classes"]
+
+#: The optimizer classes :func:`warm_up` loads kernels for, as the registry declares them
+#: (:func:`declare_classes`): the fast path never imports the registry (it sits below it).
+_DECLARED: list[type] = []
+
+
+def declare_classes(classes: Any) -> None:
+    """Tell the fast path which optimizer classes exist (the registry calls this once, on import)."""
+    _DECLARED[:] = list(classes)
+
 
 #: The values of the ``backend`` constructor argument.
 BACKENDS = ("auto", "numba", "numpy")
@@ -484,9 +494,7 @@ def warm_up() -> None:
     With ``backend="auto"`` this happens by itself in the background; call this
     to pay the cost up front (e.g. before timing, or in a test session).
     """
-    from ..registry import OPTIMIZERS
-
-    for cls in OPTIMIZERS.values():
+    for cls in _DECLARED:
         if getattr(cls, "_fused_kernel", None) is None:
             continue
         for options in cls._fused_variants:  # every configuration with a kernel of its own
