@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from npoptim import Adam, create_optimizer, nn
+from npoptim import Adam, create_optimizer
+from npoptim.problems import nn
 
 
 def _problem(seed: int = 0, sizes=(5, 7, 6, 4), n: int = 9):

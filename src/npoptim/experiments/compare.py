@@ -40,7 +40,7 @@ def run_compare(
     ``seeds`` and ``steps`` shrink (or grow) the training budget; ``None``
     keeps the defaults of :mod:`npoptim.experiments.training`.
     """
-    from ..data import load_digits
+    from ..problems.data import load_digits
     from . import report, training
     from .trajectories import run_trajectories
 

@@ -181,9 +181,9 @@ def run_training(
     from threadpoolctl import threadpool_limits
     from tqdm.auto import tqdm
 
-    from .. import nn
     from ..errors import NonFiniteGradientError
     from ..optimizers import create_optimizer
+    from ..problems import nn
 
     chosen = _resolve_optimizers(optimizers, lrs)
     seed_list = list(range(seeds)) if isinstance(seeds, (int, np.integer)) else [int(s) for s in seeds]
@@ -354,7 +354,7 @@ def load_dataset(data: str | None, mnist_dir: str | None) -> Any:
     """The data set the CLI names: ``digits`` (default) or ``mnist`` from ``mnist_dir`` / ``$NPOPTIM_MNIST_DIR``."""
     import os
 
-    from .. import data as datasets
+    from ..problems import data as datasets
 
     if data is None:
         data = "mnist" if mnist_dir else "digits"

@@ -126,7 +126,7 @@ def run_path(function: Any, optimizer: Any, start: Sequence[float], steps: int) 
     >>> run.points[:, 1]   # y <- (1 - 2 * 0.95) y = -0.9 y
     array([ 2.  , -1.8 ,  1.62])
     """
-    from ..functions import get_function
+    from ..problems.functions import get_function
 
     fn = get_function(function)
     params = {"xy": np.array(start, dtype=float)}
@@ -316,7 +316,7 @@ def run_trajectories(
         ``summary_markdown`` and ``theory_markdown``.
     """
     from .. import __version__
-    from ..functions import get_function
+    from ..problems.functions import get_function
 
     fn = get_function(function)
     names = _resolve_optimizers(optimizers)

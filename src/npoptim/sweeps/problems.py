@@ -42,8 +42,8 @@ import numpy as np
 
 from .. import __version__
 from ..errors import NonFiniteGradientError
-from ..functions import FUNCTIONS, get_function
 from ..optimizers import create_optimizer
+from ..problems.functions import FUNCTIONS, get_function
 
 __all__ = [
     "run_config",

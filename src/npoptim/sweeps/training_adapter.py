@@ -31,7 +31,7 @@ TRAINING_RECORDS = 25
 @functools.lru_cache(maxsize=4)
 def dataset(problem: str, data_dir: str | None) -> Any:
     """The data set of a training problem, loaded once per process."""
-    from .. import data
+    from ..problems import data
 
     if problem == "digits":
         return data.load_digits()
@@ -45,8 +45,8 @@ def dataset(problem: str, data_dir: str | None) -> Any:
 def run(config: Mapping[str, Any]) -> dict[str, Any]:
     from threadpoolctl import threadpool_limits
 
-    from .. import nn
     from ..experiments.training import batch_order
+    from ..problems import nn
     from .problems import _optimizer, _record_steps, run_recorded
 
     opts = config["problem_options"]
