@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from npoptim.problems import data
-from npoptim.problems.data import IDXError, load_digits, load_mnist, read_idx, read_idx_images, read_idx_labels
+from npoptim import data
+from npoptim.data import IDXError, load_digits, load_mnist, read_idx, read_idx_images, read_idx_labels
 
 
 def idx_bytes(array: np.ndarray, magic_low: int | None = None) -> bytes:

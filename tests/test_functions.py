@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from npoptim.problems.functions import FUNCTIONS, get_function
+from npoptim.functions import FUNCTIONS, get_function
 
 SPECS = [
     "anisotropic",

@@ -7,8 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from npoptim import Adam, create_optimizer
-from npoptim.problems import nn
+from npoptim import Adam, create_optimizer, nn
 
 
 def _problem(seed: int = 0, sizes=(5, 7, 6, 4), n: int = 9):

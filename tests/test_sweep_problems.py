@@ -49,8 +49,8 @@ def test_gradient_noise_changes_the_path():
 
 def test_training_run_equals_npoptim_train():
     """With lr alone set, a sweep's digits run ends where ``run_training`` ends for that seed."""
+    from npoptim.data import load_digits
     from npoptim.experiments.training import run_training
-    from npoptim.problems.data import load_digits
 
     opts = problem_options("digits", start_jitter=0, grad_noise=0, hidden=(16,), batch_size=32)
     res = run_config(make_config("digits", opts, "momentum", {"lr": 0.05}, 3, 25))

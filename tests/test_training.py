@@ -10,11 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from npoptim import cli
+from npoptim import cli, nn
+from npoptim.data import load_digits
 from npoptim.experiments import training
 from npoptim.experiments.training import batch_order, moving_average, run_training
-from npoptim.problems import nn
-from npoptim.problems.data import load_digits
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +92,7 @@ def test_adam_beats_90_percent_on_digits_at_the_default_budget(digits):
 
 def test_adam_beats_90_percent_on_the_mnist_test_set_split(mnist_dir):
     """Stated budget: Adam, lr 0.01, batch 128, 300 steps, seed 0, on 8,000 of the 10,000 test images."""
-    from npoptim.problems.data import load_mnist
+    from npoptim.data import load_mnist
 
     res = run_training(load_mnist(mnist_dir), optimizers=["adam"], seeds=1, steps=300).results
     assert res["config"]["data"]["n_held_out"] == 2000

@@ -18,7 +18,7 @@ from npoptim import BOOK_OPTIMIZERS, OPTIMIZERS, SGD, Adam, Momentum, Nesterov
 from npoptim.cli import main
 from npoptim.experiments import theory
 from npoptim.experiments.trajectories import run_path, run_trajectories
-from npoptim.problems.functions import get_function
+from npoptim.functions import get_function
 
 
 @pytest.fixture(scope="module")
