@@ -30,7 +30,6 @@ Protocol ("Deep Learning from Scratch", section 6.1.8, made fair and repeatable)
 
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 import sys
@@ -41,6 +40,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ..engine.training import batch_order, moving_average, train
 
 HELP = "train the book's 4x100 network on digits (or MNIST) with each optimizer and compare loss curves"
 
@@ -76,39 +77,6 @@ LOSSES_NAME = "training_losses.npz"
 def default_lr(name: str) -> float:
     """The learning rate ``npoptim train`` uses for ``name`` unless told otherwise."""
     return DEFAULT_LRS.get(name.lower(), DEFAULT_LR)
-
-
-def moving_average(values: np.ndarray, window: int) -> np.ndarray:
-    r"""Trailing moving average: :math:`\bar\ell_t = \frac{1}{m}\sum_{i=t-m+1}^{t} \ell_i`, :math:`m = \min(w, t+1)`.
-
-    >>> moving_average(np.array([4.0, 2.0, 0.0, 2.0]), 2)
-    array([4., 3., 1., 1.])
-    """
-    values = np.asarray(values, dtype=np.float64)
-    if window < 1:
-        raise ValueError(f"smoothing window must be >= 1, got {window}")
-    csum = np.concatenate([[0.0], np.cumsum(values)])
-    t = np.arange(1, len(values) + 1)
-    lo = np.maximum(t - window, 0)
-    return (csum[t] - csum[lo]) / (t - lo)
-
-
-def batch_order(n: int, batch_size: int, steps: int, rng: np.random.Generator) -> np.ndarray:
-    """Row indices of every mini-batch, shape ``(steps, batch_size)``: each epoch a permutation of ``range(n)``."""
-    if not 1 <= batch_size <= n:
-        raise ValueError(f"batch size must be in [1, {n}] (the training set size), got {batch_size}")
-    per_epoch = n // batch_size
-    epochs = -(-steps // per_epoch)
-    batches = [rng.permutation(n)[: per_epoch * batch_size].reshape(per_epoch, batch_size) for _ in range(epochs)]
-    return np.concatenate(batches)[:steps]
-
-
-def _fingerprint(params: Mapping[str, np.ndarray]) -> str:
-    h = hashlib.sha256()
-    for key in sorted(params):
-        h.update(key.encode())
-        h.update(np.ascontiguousarray(params[key]).tobytes())
-    return h.hexdigest()[:16]
 
 
 def _mean_std(values: Sequence[float | None]) -> tuple[float | None, float | None, int]:
@@ -181,7 +149,6 @@ def run_training(
     from threadpoolctl import threadpool_limits
     from tqdm.auto import tqdm
 
-    from ..errors import NonFiniteGradientError
     from ..optimizers import create_optimizer
     from ..problems import nn
 
@@ -198,9 +165,11 @@ def run_training(
         raise ValueError(f"target_loss must be a finite number > 0, got {target_loss!r}")
     sizes = nn.layer_sizes(data.n_features, list(hidden), data.n_classes)
     eval_steps = sorted({*range(0, steps + 1, eval_every), steps})
-    eval_set = set(eval_steps)
     x_tr, y_tr, x_ho, y_ho = data.x_train, data.y_train, data.x_held_out, data.y_held_out
     lam = weight_decay_lambda
+
+    def held_out(params: dict[str, np.ndarray]) -> tuple[float, float | None]:
+        return nn.accuracy(params, x_ho, y_ho), _finite_or_none(nn.loss(params, x_ho, y_ho, weight_decay_lambda=lam))
 
     runs: dict[str, dict[str, Any]] = {name: {} for name in chosen}
     raw = {name: np.full((len(seed_list), steps), np.nan) for name in chosen}
@@ -208,44 +177,23 @@ def run_training(
     bar = tqdm(total=len(chosen) * len(seed_list) * steps, disable=not progress, unit="step", file=sys.stderr,
                desc="training", mininterval=0.5)
     started = time.perf_counter()
-    # A run that diverges overflows on the way; it is detected and reported, so numpy's warnings are silenced.
     with threadpool_limits(limits=1, user_api="blas"), bar, np.errstate(over="ignore", invalid="ignore"):
         for k, seed in enumerate(seed_list):
-            init_rng, batch_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
-            initial = nn.init_params(sizes, rng=init_rng, dtype=x_tr.dtype.type)
-            order = batch_order(len(y_tr), batch_size, steps, batch_rng)
             for name, lr in chosen.items():
                 bar.set_postfix_str(f"{name} seed {seed}", refresh=False)
-                params = {key: value.copy() for key, value in initial.items()}
-                opt = create_optimizer(name, lr=lr)
-                acc_curve, loss_curve = [], []
-                diverged = None
-                for t in range(steps + 1):
-                    if t in eval_set:
-                        acc_curve.append(nn.accuracy(params, x_ho, y_ho))
-                        loss_curve.append(_finite_or_none(nn.loss(params, x_ho, y_ho, weight_decay_lambda=lam)))
-                    if t == steps or diverged is not None:
-                        break
-                    idx = order[t]
-                    value, grads = nn.loss_and_grads(params, x_tr[idx], y_tr[idx], weight_decay_lambda=lam)
-                    if not np.isfinite(value):
-                        diverged = t
-                        break
-                    raw[name][k, t] = value
-                    try:
-                        opt.update(params, grads)
-                    except NonFiniteGradientError:
-                        diverged = t
-                    bar.update(1)
-                if diverged is not None:
-                    bar.update(steps - diverged)
-                    acc_curve += [None] * (len(eval_steps) - len(acc_curve))
-                    loss_curve += [None] * (len(eval_steps) - len(loss_curve))
+                run = train(hidden, data, create_optimizer(name, lr=lr), seed=seed, steps=steps,
+                            batch_size=batch_size, weight_decay_lambda=lam, record=held_out, record_steps=eval_steps)
+                bar.update(steps)
+                diverged = run.diverged_at
+                raw[name][k] = run.losses
+                padding = [None] * (len(eval_steps) - len(run.records))
+                acc_curve = [acc for acc, _ in run.records] + padding
+                loss_curve = [loss for _, loss in run.records] + padding
                 smooth = moving_average(raw[name][k], smooth_window)
                 reached = np.flatnonzero(smooth <= target_loss)
-                final_loss = nn.loss(params, x_tr, y_tr, weight_decay_lambda=lam) if diverged is None else np.nan
+                final_loss = nn.loss(run.params, x_tr, y_tr, weight_decay_lambda=lam) if diverged is None else np.nan
                 runs[name][str(seed)] = {
-                    "initial_params_sha256": _fingerprint(initial),
+                    "initial_params_sha256": run.initial_params_sha256,
                     "final_train_loss": _finite_or_none(final_loss),
                     "final_smoothed_loss": _finite_or_none(smooth[-1]),
                     "held_out_accuracy": acc_curve[-1],

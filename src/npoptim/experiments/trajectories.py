@@ -29,11 +29,13 @@ import json
 import math
 import numbers
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ..engine.paths import TUNING_OBJECTIVE, Run, lr_grid, run_path, tune_lr
+from ..engine.paths import positive as _positive
 
 HELP = "paths of optimizers on 2-D test functions (the book's figure), fair lr tuning, theory vs measurement"
 
@@ -61,21 +63,11 @@ DEFAULT_LR_GRID: tuple[float, float, int] = (1e-3, 10.0, 21)
 #: Default tolerance for ``steps_to_tol``: the first step whose distance to the nearest minimiser is <= tol.
 DEFAULT_TOL = 1e-3
 
-TUNING_OBJECTIVE = (
-    "final suboptimality f(x_T) - f* after T updates from the same start; "
-    "a run stopped by a non-finite iterate scores +inf; ties go to the smaller lr"
-)
-
 #: Rates are asymptotic: theory rows are measured over max(steps, this) updates by default.
 THEORY_STEPS = 300
 
 #: Learning rates per decade at which the theory figure measures rates (circles over the curves).
 _SWEEP_PER_DECADE = 3
-
-#: An iterate farther than this from the origin stops the run as diverged (its square must stay finite).
-_BLOWUP = 1e150
-#: So does a suboptimality this many times the start's: it will not come back in any useful time.
-_GROWTH = 1e20
 
 __all__ = [
     "HELP",
@@ -93,65 +85,6 @@ __all__ = [
 ]
 
 
-# --- running one optimizer ------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Run:
-    """One optimizer's path: iterates ``points`` (``(k+1, dim)``, start first) and ``values``.
-
-    ``stopped`` is True when the run ended before its budget because a
-    gradient or iterate stopped being finite, left a ball of radius 1e150, or
-    its suboptimality :math:`f - f^*` grew to 1e20 times the start's.
-    """
-
-    points: np.ndarray
-    values: np.ndarray
-    stopped: bool
-
-    @property
-    def diverged(self) -> bool:
-        """Stopped early, or ended higher than it started."""
-        return self.stopped or not (self.values[-1] <= self.values[0])
-
-
-def run_path(function: Any, optimizer: Any, start: Sequence[float], steps: int) -> Run:
-    """Minimise ``function`` (an :class:`~npoptim.functions.Objective` or a spec) with ``optimizer``, ``steps`` updates.
-
-    Uses the optimizer's public API only: ``params = {"xy": x}``,
-    ``optimizer.update(params, {"xy": function.gradient(x)})``.
-
-    >>> from npoptim import SGD
-    >>> run = run_path("anisotropic", SGD(lr=0.95), (-7.0, 2.0), 2)
-    >>> run.points[:, 1]   # y <- (1 - 2 * 0.95) y = -0.9 y
-    array([ 2.  , -1.8 ,  1.62])
-    """
-    from ..problems.functions import get_function
-
-    fn = get_function(function)
-    params = {"xy": np.array(start, dtype=float)}
-    points = [params["xy"].copy()]
-    values = [float(fn.value(params["xy"]))]
-    stopped = False
-    ceiling = _GROWTH * max(values[0] - fn.minimum, 1e-300)
-    with np.errstate(over="ignore", invalid="ignore"):
-        for _ in range(int(steps)):
-            grad = np.asarray(fn.gradient(params["xy"]), dtype=float)
-            if not np.isfinite(grad).all():
-                stopped = True
-                break
-            optimizer.update(params, {"xy": grad})
-            x = params["xy"]
-            value = float(fn.value(x))
-            if not (np.isfinite(x).all() and math.isfinite(value) and np.abs(x).max() < _BLOWUP
-                    and value - fn.minimum < ceiling):
-                stopped = True
-                break
-            points.append(x.copy())
-            values.append(value)
-    return Run(points=np.array(points), values=np.array(values), stopped=stopped)
-
-
 def default_lr(name: str) -> float:
     """The book's learning rate for ``name`` (:data:`BOOK_LRS`), else the optimizer's own default ``lr``."""
     from ..optimizers import get_optimizer
@@ -164,25 +97,6 @@ def default_lr(name: str) -> float:
     if param is None or param.default is inspect.Parameter.empty:
         raise ValueError(f"optimizer {name!r} has no default 'lr'; give one with lrs={{{name!r}: ...}}")
     return float(param.default)
-
-
-def lr_grid(low: float, high: float, points: int) -> np.ndarray:
-    """``points`` learning rates log-spaced from ``low`` to ``high`` inclusive."""
-    low, high = _positive("lr grid low", low), _positive("lr grid high", high)
-    if not high > low:
-        raise ValueError(f"lr grid: high={high!r} must be greater than low={low!r}")
-    if isinstance(points, bool) or not isinstance(points, numbers.Integral) or points < 2:
-        raise ValueError(f"lr grid: invalid points={points!r}: must be an integer >= 2")
-    return np.geomspace(low, high, int(points))
-
-
-# --- validation -------------------------------------------------------------------
-
-
-def _positive(what: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"invalid {what}: {value!r} (must be a finite number > 0)")
-    return float(value)
 
 
 def _resolve_optimizers(optimizers: Sequence[str] | str | None) -> list[str]:
@@ -399,26 +313,9 @@ def run_trajectories(
 def _tune(fn: Any, names: list[str], x0: tuple[float, ...], steps: int, grid: np.ndarray, progress: bool) -> dict:
     from tqdm.auto import tqdm
 
-    out: dict[str, Any] = {}
     with tqdm(total=len(names) * len(grid), desc="tuning lr", disable=not progress, leave=False) as bar:
-        for name in names:
-            scores = []
-            for lr in grid:
-                run = run_path(fn, _make(name, float(lr)), x0, steps)
-                scores.append(math.inf if run.stopped else float(run.values[-1] - fn.minimum))
-                bar.update(1)
-            scores_arr = np.array(scores)
-            best = int(np.argmin(scores_arr))  # first minimum: ties go to the smaller lr
-            out[name] = {
-                "grid": grid.tolist(),
-                "objective": scores,
-                "best_lr": float(grid[best]),
-                "best_objective": scores[best],
-                "at_grid_edge": best in (0, len(grid) - 1),
-            }
-    return out
-
-
+        return {name: tune_lr(fn, lambda lr, name=name: _make(name, lr), x0, steps, grid,
+                              on_point=lambda: bar.update(1)) for name in names}
 
 
 def _theory(fn, names, x0, steps, given_lrs, tuned_lrs, grid, theory_steps) -> dict:
