@@ -1,7 +1,8 @@
 """The engine: runs optimizers on problems and returns plain records; every experiment, sweep and face calls it.
 
 :mod:`.paths` -- :func:`run_path` (an optimizer on a test function), the lr grid and its tuning;
-:mod:`.training` -- :func:`train` (the MLP on a data set), the seeding and the batch order.
+:mod:`.training` -- :func:`train` (the MLP on a data set), the seeding and the batch order;
+:mod:`.theory` -- what linear theory predicts for GD, heavy ball and Nesterov on quadratics, and measured rates.
 """
 
 from .paths import TUNING_OBJECTIVE, Run, lr_grid, run_path, tune_lr

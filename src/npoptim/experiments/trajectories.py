@@ -164,7 +164,7 @@ def _display(name: str) -> str:
 def _summary(fn: Any, run: Run, tol: float) -> dict[str, Any]:
     dist = fn.distance_to_minimum(run.points)
     hit = np.flatnonzero(dist <= tol)
-    from .theory import measured_rate
+    from ..engine.theory import measured_rate
 
     return {
         "path": run.points.tolist(),
@@ -319,8 +319,8 @@ def _tune(fn: Any, names: list[str], x0: tuple[float, ...], steps: int, grid: np
 
 
 def _theory(fn, names, x0, steps, given_lrs, tuned_lrs, grid, theory_steps) -> dict:
+    from ..engine.theory import METHODS, measured_rate, method_of, optimal_settings, spectral_radius
     from ..optimizers import SGD, Momentum, Nesterov
-    from .theory import METHODS, measured_rate, method_of, optimal_settings, spectral_radius
 
     eig = np.linalg.eigvalsh(fn.hessian)
     m, L = float(eig.min()), float(eig.max())  # noqa: N806
@@ -523,7 +523,7 @@ def _sensitivity_figure(fn, names, x0, steps, given_lrs, result) -> tuple[Any, d
 
 def _theory_figure(fn, names, steps, runs, tune, lrs, th) -> tuple[Any, dict]:
     from .. import plotting
-    from .theory import METHODS
+    from ..engine.theory import METHODS
 
     method_color = {"gd": plotting.optimizer_color("sgd"), "heavy_ball": plotting.optimizer_color("momentum"),
                     "nesterov": plotting.optimizer_color("nesterov")}
@@ -653,7 +653,7 @@ def _summary_markdown(result: dict) -> str:
 
 
 def _theory_markdown(th: dict) -> str:
-    from .theory import METHODS
+    from ..engine.theory import METHODS
 
     lines = [
         f"Hessian eigenvalues in [{th['m']:.4g}, {th['L']:.4g}], condition number κ = {th['kappa']:.4g}.",
