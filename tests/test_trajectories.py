@@ -16,7 +16,7 @@ from PIL import Image
 
 from npoptim import BOOK_OPTIMIZERS, OPTIMIZERS, SGD, Adam, Momentum, Nesterov
 from npoptim.cli import main
-from npoptim.engine import theory
+from npoptim.experiments import theory
 from npoptim.experiments.trajectories import run_path, run_trajectories
 from npoptim.functions import get_function
 
