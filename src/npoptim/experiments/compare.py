@@ -41,7 +41,8 @@ def run_compare(
     keeps the defaults of :mod:`npoptim.experiments.training`.
     """
     from ..problems.data import load_digits
-    from . import report, training
+    from ..report import markdown as report
+    from . import training
     from .trajectories import run_trajectories
 
     out_dir = Path(out_dir)

@@ -269,7 +269,7 @@ def versions() -> dict[str, str]:
 
 
 def _plot(result: TrainingResult, path: Path) -> None:
-    from ..plotting import save_figure, training_curves_figure
+    from ..report.plotting import save_figure, training_curves_figure
 
     save_figure(training_curves_figure(result.results, result.raw_loss, result.smoothed_loss), path)
 
@@ -400,7 +400,7 @@ def add_arguments(parser: Any) -> None:
 
 
 def run(args: Any) -> int:
-    from . import report
+    from ..report import markdown as report
 
     if args.weight_decay < 0 or not np.isfinite(args.weight_decay):
         raise ValueError(f"--weight-decay must be a finite number >= 0, got {args.weight_decay}")

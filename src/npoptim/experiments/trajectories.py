@@ -398,7 +398,7 @@ def _panel_aspect(fn: Any) -> float:
 
 
 def _panels(fn, names, x0, steps, lrs, runs, heading) -> tuple[Any, dict]:
-    from .. import plotting
+    from ..report import plotting
 
     rows, cols = plotting.panel_layout(len(names))
     pw = 4.0
@@ -426,7 +426,7 @@ def _panels(fn, names, x0, steps, lrs, runs, heading) -> tuple[Any, dict]:
 
 
 def _draw_all(out_dir, fn, names, x0, steps, given_lrs, given_runs, final_lrs, runs, tune, animate, result) -> None:
-    from .. import plotting
+    from ..report import plotting
 
     figs, specs, caps = result["figures"], result["figure_specs"], result["captions"]
     lr_text = ", ".join(f"{_display(n)} {given_lrs[n]:g}" for n in names)
@@ -487,7 +487,7 @@ def _grid_text(result: dict) -> str:
 
 
 def _sensitivity_figure(fn, names, x0, steps, given_lrs, result) -> tuple[Any, dict]:
-    from .. import plotting
+    from ..report import plotting
 
     figsize = (8.0, 4.8)
     fig = plotting.new_figure(figsize)
@@ -522,8 +522,8 @@ def _sensitivity_figure(fn, names, x0, steps, given_lrs, result) -> tuple[Any, d
 
 
 def _theory_figure(fn, names, steps, runs, tune, lrs, th) -> tuple[Any, dict]:
-    from .. import plotting
     from ..engine.theory import METHODS
+    from ..report import plotting
 
     method_color = {"gd": plotting.optimizer_color("sgd"), "heavy_ball": plotting.optimizer_color("momentum"),
                     "nesterov": plotting.optimizer_color("nesterov")}
@@ -590,7 +590,7 @@ MAX_FRAMES = 61
 def _animation(path: Path, fn, names, x0, steps, lrs, runs) -> dict:
     from matplotlib.animation import FuncAnimation, PillowWriter
 
-    from .. import plotting
+    from ..report import plotting
 
     dpi = 72
     width = 6.4

@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from .problems.functions import Objective
+    from ..problems.functions import Objective
 
 __all__ = [
     "DPI",
