@@ -52,7 +52,7 @@ def test_one_directory_with_everything(runs):
             assert size == (round(spec["figsize"][0] * spec["dpi"]), round(spec["figsize"][1] * spec["dpi"]))
         packed = (pixels[..., 0].astype(np.uint32) << 16) | (pixels[..., 1].astype(np.uint32) << 8) | pixels[..., 2]
         assert len(np.unique(packed)) > 50  # curves, contours, text: not a blank canvas
-    from npoptim.report.plotting import DPI, TRAINING_FIGSIZE
+    from npoptim.plotting import DPI, TRAINING_FIGSIZE
 
     with Image.open(out / "training_curves.png") as im:
         assert im.size == (TRAINING_FIGSIZE[0] * DPI, TRAINING_FIGSIZE[1] * DPI)

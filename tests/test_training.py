@@ -150,7 +150,7 @@ def check_png(path: Path, figsize: tuple[float, float], dpi: int = 100) -> None:
 
 
 def test_cli_train_writes_consistent_outputs(tmp_path, capsys, markdown_rows):
-    from npoptim.report.plotting import TRAINING_FIGSIZE
+    from npoptim.plotting import TRAINING_FIGSIZE
 
     out = tmp_path / "run"
     argv = ["train", "--steps", "40", "--seeds", "2", "--optimizers", "sgd,adam", "momentum",
