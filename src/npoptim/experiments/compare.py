@@ -42,11 +42,12 @@ def run_compare(
     """
     from ..problems.data import load_digits
     from ..report import markdown as report
+    from ..report.files import versions, write_json, write_text
+    from ..report.training import write_training
     from . import training
     from .trajectories import run_trajectories
 
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     traj = run_trajectories(out_dir, progress=False)
     traj_seconds = time.perf_counter() - started
@@ -56,17 +57,17 @@ def run_compare(
         steps=training.DEFAULT_STEPS if steps is None else steps,
         progress=progress,
     )
-    training.write_training(out_dir, result)
+    write_training(out_dir, result)
     total = time.perf_counter() - started
     payload = {
         "command": command,
-        "versions": training.versions(),
+        "versions": versions(),
         "trajectories": traj,
         "training": result.results,
         "timing": {"trajectories_seconds": round(traj_seconds, 2), "total_seconds": round(total, 2)},
     }
-    training.write_json(out_dir / "results.json", payload)
-    (out_dir / "report.md").write_text(report.compare_report(payload), encoding="utf-8")
+    write_json(out_dir / "results.json", payload)
+    write_text(out_dir / "report.md", report.compare_report(payload))
     return payload
 
 

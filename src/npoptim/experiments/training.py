@@ -30,8 +30,6 @@ Protocol ("Deep Learning from Scratch", section 6.1.8, made fair and repeatable)
 
 from __future__ import annotations
 
-import json
-import platform
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -42,6 +40,8 @@ from typing import Any
 import numpy as np
 
 from ..engine.training import batch_order, moving_average, train
+from ..report.files import versions, write_json, write_text
+from ..report.training import FIGURE_NAME, LOSSES_NAME, write_training
 
 HELP = "train the book's 4x100 network on digits (or MNIST) with each optimizer and compare loss curves"
 
@@ -57,6 +57,10 @@ __all__ = [
     "TrainingResult",
     "run_training",
     "write_training",
+    "write_json",
+    "versions",
+    "FIGURE_NAME",
+    "LOSSES_NAME",
     "load_dataset",
 ]
 
@@ -70,8 +74,6 @@ DEFAULT_HIDDEN = (100, 100, 100, 100)
 DEFAULT_SEEDS = 3
 DEFAULT_TARGET_LOSS = 0.1
 DEFAULT_SMOOTH_WINDOW = 50
-FIGURE_NAME = "training_curves.png"
-LOSSES_NAME = "training_losses.npz"
 
 
 def default_lr(name: str) -> float:
@@ -248,51 +250,6 @@ def run_training(
     return TrainingResult(results=results, raw_loss=raw, smoothed_loss=smoothed)
 
 
-# --- outputs -------------------------------------------------------------------
-
-
-def versions() -> dict[str, str]:
-    """Versions of what produced the numbers (for results.json)."""
-    import matplotlib
-    import sklearn
-
-    from .. import __version__
-
-    return {
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "scikit-learn": sklearn.__version__,
-        "matplotlib": matplotlib.__version__,
-        "npoptim": __version__,
-        "platform": platform.platform(),
-    }
-
-
-def _plot(result: TrainingResult, path: Path) -> None:
-    from ..report.plotting import save_figure, training_curves_figure
-
-    save_figure(training_curves_figure(result.results, result.raw_loss, result.smoothed_loss), path)
-
-
-def write_training(out_dir: Path, result: TrainingResult) -> dict[str, str]:
-    """Write the training figure and the per-step losses into ``out_dir``; return ``{name: file}``."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    _plot(result, out_dir / FIGURE_NAME)
-    np.savez_compressed(
-        out_dir / LOSSES_NAME,
-        **{f"raw_{name}": arr for name, arr in result.raw_loss.items()},
-        **{f"smoothed_{name}": arr for name, arr in result.smoothed_loss.items()},
-    )
-    files = {"training_curves": FIGURE_NAME, "losses": LOSSES_NAME}
-    result.results["files"] = files
-    return files
-
-
-def write_json(path: Path, payload: Mapping[str, Any]) -> None:
-    """``payload`` as indented JSON (strict: NaN is refused, we store None instead)."""
-    path.write_text(json.dumps(payload, indent=2, allow_nan=False) + "\n", encoding="utf-8")
-
-
 # --- data and CLI ------------------------------------------------------------------
 
 MNIST_ENV = "NPOPTIM_MNIST_DIR"
@@ -426,5 +383,5 @@ def run(args: Any) -> int:
     write_training(out, result)
     payload = {"command": "npoptim train", "versions": versions(), "training": result.results}
     write_json(out / "results.json", payload)
-    (out / "report.md").write_text(report.training_report(payload), encoding="utf-8")
+    write_text(out / "report.md", report.training_report(payload))
     return 0
