@@ -30,7 +30,7 @@ class CLIError(Exception):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
+    from ._version import __version__
 
     parser = argparse.ArgumentParser(
         prog="npoptim", description="Neural-network optimizers in NumPy, verified and pictured."

@@ -269,7 +269,7 @@ def compute_trajectories(
     :func:`npoptim.report.trajectories.write_trajectories` draws the figures, fills ``figures``,
     ``figure_specs`` and ``captions`` and adds the markdown.
     """
-    from .. import __version__
+    from .._version import __version__
     from ..problems.functions import get_function
 
     fn = get_function(function)

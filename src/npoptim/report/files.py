@@ -18,7 +18,7 @@ def versions() -> dict[str, str]:
     import matplotlib
     import sklearn
 
-    from .. import __version__
+    from .._version import __version__
 
     return {
         "python": platform.python_version(),

@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import __version__
+from .._version import __version__
 from ..engine.paths import run_path
 from ..engine.training import train
 from ..optimizers import create_optimizer
