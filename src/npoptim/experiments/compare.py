@@ -20,11 +20,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-HELP = "the main job: trajectories + training comparison -> figures, results.json, report.md in one directory"
-
 DEFAULT_OUT = "results"
 
-__all__ = ["HELP", "add_arguments", "run", "run_compare", "DEFAULT_OUT"]
+__all__ = ["run_compare", "DEFAULT_OUT"]
 
 
 def run_compare(
@@ -69,27 +67,3 @@ def run_compare(
     write_json(out_dir / "results.json", payload)
     write_text(out_dir / "report.md", report.compare_report(payload))
     return payload
-
-
-def add_arguments(parser: Any) -> None:
-    from .training import DEFAULT_SEEDS, DEFAULT_STEPS, _positive_int
-
-    parser.add_argument("--out", default=DEFAULT_OUT, metavar="DIR", help=f"output directory (default ./{DEFAULT_OUT})")
-    parser.add_argument("--seeds", type=_positive_int, default=None,
-                        help=f"training seeds 0..N-1 (default {DEFAULT_SEEDS})")
-    parser.add_argument("--steps", type=_positive_int, default=None,
-                        help=f"training steps per run (default {DEFAULT_STEPS})")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-
-
-def run(args: Any) -> int:
-    from .training import show_progress
-
-    argv = ["npoptim compare", f"--out {args.out}"]
-    argv += [f"--seeds {args.seeds}"] if args.seeds is not None else []
-    argv += [f"--steps {args.steps}"] if args.steps is not None else []
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise NotADirectoryError(f"--out {args.out!r} exists and is not a directory")
-    run_compare(out, seeds=args.seeds, steps=args.steps, progress=show_progress(args), command=" ".join(argv))
-    return 0

@@ -34,21 +34,15 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..engine.training import batch_order, moving_average, train
-from ..report.files import versions, write_json, write_text
+from ..report.files import versions, write_json
 from ..report.training import FIGURE_NAME, LOSSES_NAME, write_training
 
-HELP = "train the book's 4x100 network on digits (or MNIST) with each optimizer and compare loss curves"
-
 __all__ = [
-    "HELP",
-    "add_arguments",
-    "run",
     "DEFAULT_LR",
     "DEFAULT_STEPS",
     "default_lr",
@@ -250,7 +244,7 @@ def run_training(
     return TrainingResult(results=results, raw_loss=raw, smoothed_loss=smoothed)
 
 
-# --- data and CLI ------------------------------------------------------------------
+# --- data ------------------------------------------------------------------
 
 MNIST_ENV = "NPOPTIM_MNIST_DIR"
 
@@ -273,115 +267,3 @@ def load_dataset(data: str | None, mnist_dir: str | None) -> Any:
             raise ValueError(f"--data mnist needs --mnist-dir DIR (or the environment variable {MNIST_ENV})")
         return datasets.load_mnist(directory)
     raise ValueError(f"unknown data set {data!r}; choose digits or mnist")
-
-
-def _positive_int(text: str) -> int:
-    import argparse
-
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def _hidden(text: str) -> tuple[int, ...]:
-    import argparse
-
-    try:
-        sizes = tuple(int(s) for s in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers") from None
-    if not sizes or any(s < 1 for s in sizes):
-        raise argparse.ArgumentTypeError(f"hidden layer sizes must be >= 1, got {text!r}")
-    return sizes
-
-
-def parse_lrs(items: Sequence[str] | None) -> dict[str, float]:
-    """``["adam=0.001", "sgd=0.1"]`` -> ``{"adam": 0.001, "sgd": 0.1}``; bad items raise ValueError naming them."""
-    lrs: dict[str, float] = {}
-    for item in split_names(items) or []:
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise ValueError(f"--lr {item!r}: expected NAME=VALUE, e.g. adam=0.001")
-        try:
-            lr = float(value)
-        except ValueError:
-            raise ValueError(f"--lr {item!r}: {value!r} is not a number") from None
-        if not np.isfinite(lr) or lr <= 0:
-            raise ValueError(f"--lr {item!r}: the learning rate must be a finite number > 0")
-        lrs[name.lower()] = lr
-    return lrs
-
-
-def split_names(items: Sequence[str] | None) -> list[str] | None:
-    """``["sgd,adam", "momentum"]`` -> ``["sgd", "adam", "momentum"]`` (None stays None)."""
-    if items is None:
-        return None
-    return [name for item in items for name in item.split(",") if name]
-
-
-def show_progress(args: Any) -> bool:
-    """A progress bar only on a terminal and without ``--quiet``."""
-    return not getattr(args, "quiet", False) and sys.stderr.isatty()
-
-
-def add_arguments(parser: Any) -> None:
-    parser.add_argument("--data", choices=("digits", "mnist"), default=None,
-                        help="digits (scikit-learn's 8x8 digits, embedded; default) or mnist (IDX files)")
-    parser.add_argument("--mnist-dir", metavar="DIR", default=None,
-                        help=f"directory of MNIST IDX files, gzip or raw (default: ${MNIST_ENV})")
-    parser.add_argument("--optimizers", nargs="+", action="extend", metavar="NAME", default=None,
-                        help="optimizers to compare, space- or comma-separated, or all (default: the book's six)")
-    parser.add_argument("--lr", nargs="+", action="extend", metavar="NAME=VALUE", default=None,
-                        help=f"learning rate per optimizer (default {DEFAULT_LR} for all, as in the book)")
-    parser.add_argument("--steps", type=_positive_int, default=DEFAULT_STEPS,
-                        help=f"updates per run (default {DEFAULT_STEPS})")
-    parser.add_argument("--batch-size", type=_positive_int, default=DEFAULT_BATCH_SIZE,
-                        help=f"mini-batch size (default {DEFAULT_BATCH_SIZE})")
-    parser.add_argument("--hidden", type=_hidden, default=DEFAULT_HIDDEN, metavar="N,N,...",
-                        help="hidden layer sizes (default 100,100,100,100)")
-    parser.add_argument("--seeds", type=_positive_int, default=DEFAULT_SEEDS,
-                        help=f"number of seeds, 0..N-1 (default {DEFAULT_SEEDS})")
-    parser.add_argument("--eval-every", type=_positive_int, default=None,
-                        help="steps between held-out evaluations (default steps/20)")
-    parser.add_argument("--target-loss", type=float, default=DEFAULT_TARGET_LOSS,
-                        help=f"smoothed training loss for 'steps to target' (default {DEFAULT_TARGET_LOSS})")
-    parser.add_argument("--weight-decay", type=float, default=0.0, metavar="LAMBDA",
-                        help="L2 penalty lambda/2 * sum W^2 in the loss (default 0)")
-    parser.add_argument("--out", default="train_results", metavar="DIR",
-                        help="output directory (default ./train_results)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-
-
-def run(args: Any) -> int:
-    from ..report import markdown as report
-
-    if args.weight_decay < 0 or not np.isfinite(args.weight_decay):
-        raise ValueError(f"--weight-decay must be a finite number >= 0, got {args.weight_decay}")
-    lrs = parse_lrs(args.lr)
-    names = split_names(args.optimizers)
-    _resolve_optimizers(names, lrs)  # check names and rates before loading data
-    data = load_dataset(args.data, args.mnist_dir)
-    out = Path(args.out)
-    result = run_training(
-        data,
-        optimizers=names,
-        lrs=lrs,
-        steps=args.steps,
-        batch_size=args.batch_size,
-        hidden=args.hidden,
-        seeds=args.seeds,
-        eval_every=args.eval_every,
-        target_loss=args.target_loss,
-        weight_decay_lambda=args.weight_decay,
-        progress=show_progress(args),
-    )
-    out.mkdir(parents=True, exist_ok=True)
-    write_training(out, result)
-    payload = {"command": "npoptim train", "versions": versions(), "training": result.results}
-    write_json(out / "results.json", payload)
-    write_text(out / "report.md", report.training_report(payload))
-    return 0
