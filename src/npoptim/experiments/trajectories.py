@@ -243,26 +243,20 @@ class Trajectories:
     runs: dict[str, Run]
 
 
-def compute_trajectories(
-    *,
-    function: str = "anisotropic",
-    optimizers: Sequence[str] | None = None,
-    lrs: Mapping[str, float] | None = None,
-    start: tuple[float, ...] | None = None,
-    steps: int = 30,
-    tune: bool = False,
-    animate: bool = False,
-    progress: bool = False,
-    grid: tuple[float, float, int] = DEFAULT_LR_GRID,
-    tol: float = DEFAULT_TOL,
-    theory_steps: int = THEORY_STEPS,
-) -> Trajectories:
-    """Every number of :func:`run_trajectories` (same arguments but ``out_dir``), drawing and writing nothing.
+def compute_trajectories(**options: Any) -> Trajectories:
+    """Every number of :func:`run_trajectories` (the same keywords but ``out_dir``), drawing and writing nothing.
 
     ``animate`` is only recorded (and checked: 2-D functions only);
     :func:`npoptim.report.trajectories.write_trajectories` draws the figures, fills ``figures``,
     ``figure_specs`` and ``captions`` and adds the markdown.
     """
+    bound = inspect.signature(run_trajectories).bind(None, **options)  # a misspelt keyword is a TypeError
+    bound.apply_defaults()
+    o = bound.arguments
+    function, optimizers, lrs, start, steps, tune = (o[k] for k in ("function", "optimizers", "lrs", "start",
+                                                                     "steps", "tune"))
+    animate, progress, grid, tol, theory_steps = (o[k] for k in ("animate", "progress", "grid", "tol",
+                                                                 "theory_steps"))
     from .._version import __version__
     from ..problems.functions import get_function
 
@@ -332,6 +326,11 @@ def compute_trajectories(
         result["theory"] = _theory(fn, names, x0, steps, given_lrs, tuned, lr_values, theory_steps)
 
     return Trajectories(result=result, function=fn, given_runs=given_runs, runs=runs)
+
+
+compute_trajectories.__signature__ = inspect.signature(run_trajectories).replace(  # type: ignore[attr-defined]
+    parameters=list(inspect.signature(run_trajectories).parameters.values())[1:], return_annotation="Trajectories"
+)
 
 
 def _tune(fn: Any, names: list[str], x0: tuple[float, ...], steps: int, grid: np.ndarray, progress: bool) -> dict:
