@@ -43,8 +43,10 @@ ALLOWED: dict[str, set[str]] = {
 }
 
 MAX_LINES = 500
-#: Modules allowed over MAX_LINES for now, each with its current size as a ceiling (it may only shrink).
-OVERSIZE = {"npoptim.optimizers.base": 609, "npoptim.optimizers.fused.kernels": 635}
+#: Modules allowed over MAX_LINES, each with its current size as a ceiling (it may only shrink).  The kernels
+#: stay one file: numba's on-disk cache of a compiled driver is invalidated only by a change to the file that
+#: defines it, so the rule bodies it inlines must live in that same file.
+OVERSIZE = {"npoptim.optimizers.fused.kernels": 635}
 
 
 def module_name(path: Path, root: Path = PACKAGE) -> str:
