@@ -10,6 +10,7 @@
 array([-0.001,  0.001])
 """
 
+from ._version import __version__
 from .checkpoint import load_checkpoint, save_checkpoint
 from .errors import CheckpointError, KeyMismatchError, NonFiniteGradientError, StateDictError
 from .optimizers import (
@@ -33,8 +34,6 @@ from .optimizers import (
     optimizer_from_state_dict,
     select_optimizers,
 )
-
-__version__ = "0.1.0"
 
 __all__ = [
     "SGD",

@@ -6,7 +6,7 @@ user can fix the call without reading our source.
 
 from __future__ import annotations
 
-__all__ = ["NonFiniteGradientError", "KeyMismatchError", "CheckpointError", "StateDictError"]
+__all__ = ["NonFiniteGradientError", "KeyMismatchError", "CheckpointError", "StateDictError", "CLIError"]
 
 
 class NonFiniteGradientError(ValueError):
@@ -44,3 +44,7 @@ class StateDictError(ValueError):
 
 class CheckpointError(ValueError):
     """A checkpoint file cannot be read: missing, truncated, corrupted or foreign."""
+
+
+class CLIError(Exception):
+    """A user error on the command line: ``npoptim`` prints it as one line and exits with status 2."""

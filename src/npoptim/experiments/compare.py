@@ -20,11 +20,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-HELP = "the main job: trajectories + training comparison -> figures, results.json, report.md in one directory"
-
 DEFAULT_OUT = "results"
 
-__all__ = ["HELP", "add_arguments", "run", "run_compare", "DEFAULT_OUT"]
+__all__ = ["run_compare", "DEFAULT_OUT"]
 
 
 def run_compare(
@@ -40,12 +38,14 @@ def run_compare(
     ``seeds`` and ``steps`` shrink (or grow) the training budget; ``None``
     keeps the defaults of :mod:`npoptim.experiments.training`.
     """
-    from ..data import load_digits
-    from . import report, training
+    from ..problems.data import load_digits
+    from ..report import markdown as report
+    from ..report.files import versions, write_json, write_text
+    from ..report.training import write_training
+    from . import training
     from .trajectories import run_trajectories
 
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     traj = run_trajectories(out_dir, progress=False)
     traj_seconds = time.perf_counter() - started
@@ -55,39 +55,15 @@ def run_compare(
         steps=training.DEFAULT_STEPS if steps is None else steps,
         progress=progress,
     )
-    training.write_training(out_dir, result)
+    write_training(out_dir, result)
     total = time.perf_counter() - started
     payload = {
         "command": command,
-        "versions": training.versions(),
+        "versions": versions(),
         "trajectories": traj,
         "training": result.results,
         "timing": {"trajectories_seconds": round(traj_seconds, 2), "total_seconds": round(total, 2)},
     }
-    training.write_json(out_dir / "results.json", payload)
-    (out_dir / "report.md").write_text(report.compare_report(payload), encoding="utf-8")
+    write_json(out_dir / "results.json", payload)
+    write_text(out_dir / "report.md", report.compare_report(payload))
     return payload
-
-
-def add_arguments(parser: Any) -> None:
-    from .training import DEFAULT_SEEDS, DEFAULT_STEPS, _positive_int
-
-    parser.add_argument("--out", default=DEFAULT_OUT, metavar="DIR", help=f"output directory (default ./{DEFAULT_OUT})")
-    parser.add_argument("--seeds", type=_positive_int, default=None,
-                        help=f"training seeds 0..N-1 (default {DEFAULT_SEEDS})")
-    parser.add_argument("--steps", type=_positive_int, default=None,
-                        help=f"training steps per run (default {DEFAULT_STEPS})")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-
-
-def run(args: Any) -> int:
-    from .training import show_progress
-
-    argv = ["npoptim compare", f"--out {args.out}"]
-    argv += [f"--seeds {args.seeds}"] if args.seeds is not None else []
-    argv += [f"--steps {args.steps}"] if args.steps is not None else []
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise NotADirectoryError(f"--out {args.out!r} exists and is not a directory")
-    run_compare(out, seeds=args.seeds, steps=args.steps, progress=show_progress(args), command=" ".join(argv))
-    return 0

@@ -30,24 +30,19 @@ Protocol ("Deep Learning from Scratch", section 6.1.8, made fair and repeatable)
 
 from __future__ import annotations
 
-import hashlib
-import json
-import platform
 import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-HELP = "train the book's 4x100 network on digits (or MNIST) with each optimizer and compare loss curves"
+from ..engine.training import batch_order, moving_average, train
+from ..report.files import versions, write_json
+from ..report.training import FIGURE_NAME, LOSSES_NAME, write_training
 
 __all__ = [
-    "HELP",
-    "add_arguments",
-    "run",
     "DEFAULT_LR",
     "DEFAULT_STEPS",
     "default_lr",
@@ -56,6 +51,10 @@ __all__ = [
     "TrainingResult",
     "run_training",
     "write_training",
+    "write_json",
+    "versions",
+    "FIGURE_NAME",
+    "LOSSES_NAME",
     "load_dataset",
 ]
 
@@ -69,46 +68,11 @@ DEFAULT_HIDDEN = (100, 100, 100, 100)
 DEFAULT_SEEDS = 3
 DEFAULT_TARGET_LOSS = 0.1
 DEFAULT_SMOOTH_WINDOW = 50
-FIGURE_NAME = "training_curves.png"
-LOSSES_NAME = "training_losses.npz"
 
 
 def default_lr(name: str) -> float:
     """The learning rate ``npoptim train`` uses for ``name`` unless told otherwise."""
     return DEFAULT_LRS.get(name.lower(), DEFAULT_LR)
-
-
-def moving_average(values: np.ndarray, window: int) -> np.ndarray:
-    r"""Trailing moving average: :math:`\bar\ell_t = \frac{1}{m}\sum_{i=t-m+1}^{t} \ell_i`, :math:`m = \min(w, t+1)`.
-
-    >>> moving_average(np.array([4.0, 2.0, 0.0, 2.0]), 2)
-    array([4., 3., 1., 1.])
-    """
-    values = np.asarray(values, dtype=np.float64)
-    if window < 1:
-        raise ValueError(f"smoothing window must be >= 1, got {window}")
-    csum = np.concatenate([[0.0], np.cumsum(values)])
-    t = np.arange(1, len(values) + 1)
-    lo = np.maximum(t - window, 0)
-    return (csum[t] - csum[lo]) / (t - lo)
-
-
-def batch_order(n: int, batch_size: int, steps: int, rng: np.random.Generator) -> np.ndarray:
-    """Row indices of every mini-batch, shape ``(steps, batch_size)``: each epoch a permutation of ``range(n)``."""
-    if not 1 <= batch_size <= n:
-        raise ValueError(f"batch size must be in [1, {n}] (the training set size), got {batch_size}")
-    per_epoch = n // batch_size
-    epochs = -(-steps // per_epoch)
-    batches = [rng.permutation(n)[: per_epoch * batch_size].reshape(per_epoch, batch_size) for _ in range(epochs)]
-    return np.concatenate(batches)[:steps]
-
-
-def _fingerprint(params: Mapping[str, np.ndarray]) -> str:
-    h = hashlib.sha256()
-    for key in sorted(params):
-        h.update(key.encode())
-        h.update(np.ascontiguousarray(params[key]).tobytes())
-    return h.hexdigest()[:16]
 
 
 def _mean_std(values: Sequence[float | None]) -> tuple[float | None, float | None, int]:
@@ -181,9 +145,8 @@ def run_training(
     from threadpoolctl import threadpool_limits
     from tqdm.auto import tqdm
 
-    from .. import nn
-    from ..errors import NonFiniteGradientError
     from ..optimizers import create_optimizer
+    from ..problems import nn
 
     chosen = _resolve_optimizers(optimizers, lrs)
     seed_list = list(range(seeds)) if isinstance(seeds, (int, np.integer)) else [int(s) for s in seeds]
@@ -198,9 +161,11 @@ def run_training(
         raise ValueError(f"target_loss must be a finite number > 0, got {target_loss!r}")
     sizes = nn.layer_sizes(data.n_features, list(hidden), data.n_classes)
     eval_steps = sorted({*range(0, steps + 1, eval_every), steps})
-    eval_set = set(eval_steps)
     x_tr, y_tr, x_ho, y_ho = data.x_train, data.y_train, data.x_held_out, data.y_held_out
     lam = weight_decay_lambda
+
+    def held_out(params: dict[str, np.ndarray]) -> tuple[float, float | None]:
+        return nn.accuracy(params, x_ho, y_ho), _finite_or_none(nn.loss(params, x_ho, y_ho, weight_decay_lambda=lam))
 
     runs: dict[str, dict[str, Any]] = {name: {} for name in chosen}
     raw = {name: np.full((len(seed_list), steps), np.nan) for name in chosen}
@@ -208,44 +173,23 @@ def run_training(
     bar = tqdm(total=len(chosen) * len(seed_list) * steps, disable=not progress, unit="step", file=sys.stderr,
                desc="training", mininterval=0.5)
     started = time.perf_counter()
-    # A run that diverges overflows on the way; it is detected and reported, so numpy's warnings are silenced.
     with threadpool_limits(limits=1, user_api="blas"), bar, np.errstate(over="ignore", invalid="ignore"):
         for k, seed in enumerate(seed_list):
-            init_rng, batch_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
-            initial = nn.init_params(sizes, rng=init_rng, dtype=x_tr.dtype.type)
-            order = batch_order(len(y_tr), batch_size, steps, batch_rng)
             for name, lr in chosen.items():
                 bar.set_postfix_str(f"{name} seed {seed}", refresh=False)
-                params = {key: value.copy() for key, value in initial.items()}
-                opt = create_optimizer(name, lr=lr)
-                acc_curve, loss_curve = [], []
-                diverged = None
-                for t in range(steps + 1):
-                    if t in eval_set:
-                        acc_curve.append(nn.accuracy(params, x_ho, y_ho))
-                        loss_curve.append(_finite_or_none(nn.loss(params, x_ho, y_ho, weight_decay_lambda=lam)))
-                    if t == steps or diverged is not None:
-                        break
-                    idx = order[t]
-                    value, grads = nn.loss_and_grads(params, x_tr[idx], y_tr[idx], weight_decay_lambda=lam)
-                    if not np.isfinite(value):
-                        diverged = t
-                        break
-                    raw[name][k, t] = value
-                    try:
-                        opt.update(params, grads)
-                    except NonFiniteGradientError:
-                        diverged = t
-                    bar.update(1)
-                if diverged is not None:
-                    bar.update(steps - diverged)
-                    acc_curve += [None] * (len(eval_steps) - len(acc_curve))
-                    loss_curve += [None] * (len(eval_steps) - len(loss_curve))
+                run = train(hidden, data, create_optimizer(name, lr=lr), seed=seed, steps=steps,
+                            batch_size=batch_size, weight_decay_lambda=lam, record=held_out, record_steps=eval_steps)
+                bar.update(steps)
+                diverged = run.diverged_at
+                raw[name][k] = run.losses
+                padding = [None] * (len(eval_steps) - len(run.records))
+                acc_curve = [acc for acc, _ in run.records] + padding
+                loss_curve = [loss for _, loss in run.records] + padding
                 smooth = moving_average(raw[name][k], smooth_window)
                 reached = np.flatnonzero(smooth <= target_loss)
-                final_loss = nn.loss(params, x_tr, y_tr, weight_decay_lambda=lam) if diverged is None else np.nan
+                final_loss = nn.loss(run.params, x_tr, y_tr, weight_decay_lambda=lam) if diverged is None else np.nan
                 runs[name][str(seed)] = {
-                    "initial_params_sha256": _fingerprint(initial),
+                    "initial_params_sha256": run.initial_params_sha256,
                     "final_train_loss": _finite_or_none(final_loss),
                     "final_smoothed_loss": _finite_or_none(smooth[-1]),
                     "held_out_accuracy": acc_curve[-1],
@@ -300,52 +244,7 @@ def run_training(
     return TrainingResult(results=results, raw_loss=raw, smoothed_loss=smoothed)
 
 
-# --- outputs -------------------------------------------------------------------
-
-
-def versions() -> dict[str, str]:
-    """Versions of what produced the numbers (for results.json)."""
-    import matplotlib
-    import sklearn
-
-    from .. import __version__
-
-    return {
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "scikit-learn": sklearn.__version__,
-        "matplotlib": matplotlib.__version__,
-        "npoptim": __version__,
-        "platform": platform.platform(),
-    }
-
-
-def _plot(result: TrainingResult, path: Path) -> None:
-    from ..plotting import save_figure, training_curves_figure
-
-    save_figure(training_curves_figure(result.results, result.raw_loss, result.smoothed_loss), path)
-
-
-def write_training(out_dir: Path, result: TrainingResult) -> dict[str, str]:
-    """Write the training figure and the per-step losses into ``out_dir``; return ``{name: file}``."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    _plot(result, out_dir / FIGURE_NAME)
-    np.savez_compressed(
-        out_dir / LOSSES_NAME,
-        **{f"raw_{name}": arr for name, arr in result.raw_loss.items()},
-        **{f"smoothed_{name}": arr for name, arr in result.smoothed_loss.items()},
-    )
-    files = {"training_curves": FIGURE_NAME, "losses": LOSSES_NAME}
-    result.results["files"] = files
-    return files
-
-
-def write_json(path: Path, payload: Mapping[str, Any]) -> None:
-    """``payload`` as indented JSON (strict: NaN is refused, we store None instead)."""
-    path.write_text(json.dumps(payload, indent=2, allow_nan=False) + "\n", encoding="utf-8")
-
-
-# --- data and CLI ------------------------------------------------------------------
+# --- data ------------------------------------------------------------------
 
 MNIST_ENV = "NPOPTIM_MNIST_DIR"
 
@@ -354,7 +253,7 @@ def load_dataset(data: str | None, mnist_dir: str | None) -> Any:
     """The data set the CLI names: ``digits`` (default) or ``mnist`` from ``mnist_dir`` / ``$NPOPTIM_MNIST_DIR``."""
     import os
 
-    from .. import data as datasets
+    from ..problems import data as datasets
 
     if data is None:
         data = "mnist" if mnist_dir else "digits"
@@ -368,115 +267,3 @@ def load_dataset(data: str | None, mnist_dir: str | None) -> Any:
             raise ValueError(f"--data mnist needs --mnist-dir DIR (or the environment variable {MNIST_ENV})")
         return datasets.load_mnist(directory)
     raise ValueError(f"unknown data set {data!r}; choose digits or mnist")
-
-
-def _positive_int(text: str) -> int:
-    import argparse
-
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def _hidden(text: str) -> tuple[int, ...]:
-    import argparse
-
-    try:
-        sizes = tuple(int(s) for s in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers") from None
-    if not sizes or any(s < 1 for s in sizes):
-        raise argparse.ArgumentTypeError(f"hidden layer sizes must be >= 1, got {text!r}")
-    return sizes
-
-
-def parse_lrs(items: Sequence[str] | None) -> dict[str, float]:
-    """``["adam=0.001", "sgd=0.1"]`` -> ``{"adam": 0.001, "sgd": 0.1}``; bad items raise ValueError naming them."""
-    lrs: dict[str, float] = {}
-    for item in split_names(items) or []:
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise ValueError(f"--lr {item!r}: expected NAME=VALUE, e.g. adam=0.001")
-        try:
-            lr = float(value)
-        except ValueError:
-            raise ValueError(f"--lr {item!r}: {value!r} is not a number") from None
-        if not np.isfinite(lr) or lr <= 0:
-            raise ValueError(f"--lr {item!r}: the learning rate must be a finite number > 0")
-        lrs[name.lower()] = lr
-    return lrs
-
-
-def split_names(items: Sequence[str] | None) -> list[str] | None:
-    """``["sgd,adam", "momentum"]`` -> ``["sgd", "adam", "momentum"]`` (None stays None)."""
-    if items is None:
-        return None
-    return [name for item in items for name in item.split(",") if name]
-
-
-def show_progress(args: Any) -> bool:
-    """A progress bar only on a terminal and without ``--quiet``."""
-    return not getattr(args, "quiet", False) and sys.stderr.isatty()
-
-
-def add_arguments(parser: Any) -> None:
-    parser.add_argument("--data", choices=("digits", "mnist"), default=None,
-                        help="digits (scikit-learn's 8x8 digits, embedded; default) or mnist (IDX files)")
-    parser.add_argument("--mnist-dir", metavar="DIR", default=None,
-                        help=f"directory of MNIST IDX files, gzip or raw (default: ${MNIST_ENV})")
-    parser.add_argument("--optimizers", nargs="+", action="extend", metavar="NAME", default=None,
-                        help="optimizers to compare, space- or comma-separated, or all (default: the book's six)")
-    parser.add_argument("--lr", nargs="+", action="extend", metavar="NAME=VALUE", default=None,
-                        help=f"learning rate per optimizer (default {DEFAULT_LR} for all, as in the book)")
-    parser.add_argument("--steps", type=_positive_int, default=DEFAULT_STEPS,
-                        help=f"updates per run (default {DEFAULT_STEPS})")
-    parser.add_argument("--batch-size", type=_positive_int, default=DEFAULT_BATCH_SIZE,
-                        help=f"mini-batch size (default {DEFAULT_BATCH_SIZE})")
-    parser.add_argument("--hidden", type=_hidden, default=DEFAULT_HIDDEN, metavar="N,N,...",
-                        help="hidden layer sizes (default 100,100,100,100)")
-    parser.add_argument("--seeds", type=_positive_int, default=DEFAULT_SEEDS,
-                        help=f"number of seeds, 0..N-1 (default {DEFAULT_SEEDS})")
-    parser.add_argument("--eval-every", type=_positive_int, default=None,
-                        help="steps between held-out evaluations (default steps/20)")
-    parser.add_argument("--target-loss", type=float, default=DEFAULT_TARGET_LOSS,
-                        help=f"smoothed training loss for 'steps to target' (default {DEFAULT_TARGET_LOSS})")
-    parser.add_argument("--weight-decay", type=float, default=0.0, metavar="LAMBDA",
-                        help="L2 penalty lambda/2 * sum W^2 in the loss (default 0)")
-    parser.add_argument("--out", default="train_results", metavar="DIR",
-                        help="output directory (default ./train_results)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-
-
-def run(args: Any) -> int:
-    from . import report
-
-    if args.weight_decay < 0 or not np.isfinite(args.weight_decay):
-        raise ValueError(f"--weight-decay must be a finite number >= 0, got {args.weight_decay}")
-    lrs = parse_lrs(args.lr)
-    names = split_names(args.optimizers)
-    _resolve_optimizers(names, lrs)  # check names and rates before loading data
-    data = load_dataset(args.data, args.mnist_dir)
-    out = Path(args.out)
-    result = run_training(
-        data,
-        optimizers=names,
-        lrs=lrs,
-        steps=args.steps,
-        batch_size=args.batch_size,
-        hidden=args.hidden,
-        seeds=args.seeds,
-        eval_every=args.eval_every,
-        target_loss=args.target_loss,
-        weight_decay_lambda=args.weight_decay,
-        progress=show_progress(args),
-    )
-    out.mkdir(parents=True, exist_ok=True)
-    write_training(out, result)
-    payload = {"command": "npoptim train", "versions": versions(), "training": result.results}
-    write_json(out / "results.json", payload)
-    (out / "report.md").write_text(report.training_report(payload), encoding="utf-8")
-    return 0

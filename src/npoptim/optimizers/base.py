@@ -38,16 +38,14 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..checks import flag, nonnegative, unit_interval  # noqa: F401 (the rules import them from here)
-from ..errors import KeyMismatchError, NonFiniteGradientError, StateDictError
-from ..schedules import Schedule, resolve_lr, schedule_from_dict, validate_lr
+from ..errors import KeyMismatchError, NonFiniteGradientError
+from ..schedules import Schedule, resolve_lr, validate_lr
 from . import fused as _fused
+from . import state as _state
+from .checking import _as_real, _check_grad, _check_no_overlap, _check_param, _global_norm
+from .state import STATE_DICT_VERSION
 
 __all__ = ["Optimizer", "STATE_DICT_VERSION"]
-
-#: Version of the :meth:`Optimizer.state_dict` format; bumped on any change.
-STATE_DICT_VERSION = 2
-#: Older formats :meth:`Optimizer.load_state_dict` still reads (version 1 had no clipping arguments).
-_READABLE_VERSIONS = (1, 2)
 
 _NONFINITE_POLICIES = ("raise", "skip", "propagate")
 
@@ -439,18 +437,7 @@ class Optimizer:
         rebuilt by :meth:`load_state_dict`.  Slot names are the instance's
         ``slots`` attribute (options like ``amsgrad`` add slots).
         """
-        hyper = {k: (v.to_dict() if isinstance(v, Schedule) else v) for k, v in self._hyper.items()}
-        return {
-            "optimizer": type(self).__name__,
-            "version": STATE_DICT_VERSION,
-            "hyperparameters": hyper,
-            "step_count": self.step_count,
-            "skipped_steps": self.skipped_steps,
-            "state": {
-                key: {"step": s["step"], **{slot: s[slot].copy() for slot in self.slots}}
-                for key, s in self.state.items()
-            },
-        }
+        return _state.dump(self)
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Replace this optimizer's hyperparameters and state by copies of ``state_dict``'s.
@@ -458,152 +445,4 @@ class Optimizer:
         Everything is checked first (optimizer, version, hyperparameters,
         counters, per-key slots, shapes, dtypes); on error nothing changes.
         """
-        name = type(self).__name__
-        if not isinstance(state_dict, Mapping):
-            raise StateDictError(f"{name}.load_state_dict: expected a mapping, got {type(state_dict).__name__}")
-        expected = {"optimizer", "version", "hyperparameters", "step_count", "skipped_steps", "state"}
-        if set(state_dict) != expected:
-            raise StateDictError(
-                f"{name}.load_state_dict: keys {sorted(state_dict)} do not match the format's {sorted(expected)}"
-            )
-        if state_dict["optimizer"] != name:
-            raise StateDictError(
-                f"{name}.load_state_dict: state dict is for optimizer {state_dict['optimizer']!r}, not {name!r}"
-            )
-        version = state_dict["version"]
-        if isinstance(version, bool) or version not in _READABLE_VERSIONS:
-            raise StateDictError(
-                f"{name}.load_state_dict: format version {version!r} is not supported "
-                f"(this npoptim reads versions {_READABLE_VERSIONS})"
-            )
-        hyper = state_dict["hyperparameters"]
-        if version == 1 and isinstance(hyper, Mapping):  # version 1 predates clipping: it was off
-            hyper = {"clip_norm": None, "clip_value": None, **hyper}
-        known = self._all_checks()
-        if not isinstance(hyper, Mapping) or set(hyper) != set(known):
-            got = sorted(hyper) if isinstance(hyper, Mapping) else hyper
-            raise StateDictError(f"{name}.load_state_dict: hyperparameters {got} do not match {sorted(known)}")
-        try:
-            checked = {
-                k: known[k](name, k, schedule_from_dict(v) if k == "lr" and isinstance(v, Mapping) else v)
-                for k, v in hyper.items()
-            }
-        except (TypeError, ValueError) as exc:
-            raise StateDictError(f"{name}.load_state_dict: bad hyperparameter: {exc}") from None
-        counters = {k: _count(name, k, state_dict[k]) for k in ("step_count", "skipped_steps")}
-        if not isinstance(state_dict["state"], Mapping):
-            raise StateDictError(f"{name}.load_state_dict: 'state' must be a mapping of key to slots")
-        slots = self._slots_for(checked)  # the state dict's configuration may have other slots than ours
-        state = {key: self._check_state_entry(key, entry, slots) for key, entry in state_dict["state"].items()}
-        # all checked: now commit
-        for k, v in checked.items():  # already checked, and possibly another configuration: set directly
-            self._hyper[k] = v
-            object.__setattr__(self, k, v)
-        self._configure(slots)
-        self.step_count, self.skipped_steps = counters["step_count"], counters["skipped_steps"]
-        self.state = state
-
-    def _check_state_entry(self, key: Any, entry: Any, slots: tuple[str, ...]) -> dict[str, Any]:
-        name = type(self).__name__
-        if not isinstance(key, str):
-            raise StateDictError(f"{name}.load_state_dict: state keys must be str, got {key!r}")
-        expected = {"step", *slots}
-        if not isinstance(entry, Mapping) or set(entry) != expected:
-            got = sorted(entry) if isinstance(entry, Mapping) else type(entry).__name__
-            raise StateDictError(f"{name}.load_state_dict: state[{key!r}] has {got}, expected {sorted(expected)}")
-        out: dict[str, Any] = {"step": _count(name, f"state[{key!r}]['step']", entry["step"])}
-        ref = None
-        for slot in slots:
-            a = entry[slot]
-            where = f"state[{key!r}][{slot!r}]"
-            if not isinstance(a, np.ndarray) or a.dtype.kind not in "fc":
-                what = a.dtype if isinstance(a, np.ndarray) else type(a).__name__
-                raise StateDictError(f"{name}.load_state_dict: {where} must be a floating np.ndarray, got {what}")
-            if ref is not None and (a.shape != ref.shape or a.dtype != ref.dtype):
-                raise StateDictError(
-                    f"{name}.load_state_dict: {where} is {a.dtype}{list(a.shape)} but "
-                    f"state[{key!r}][{slots[0]!r}] is {ref.dtype}{list(ref.shape)}"
-                )
-            ref = a
-            out[slot] = np.array(a, order="C", copy=True)
-        return out
-
-
-def _count(owner: str, name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
-        raise StateDictError(f"{owner}.load_state_dict: {name} must be a non-negative integer, got {value!r}")
-    return int(value)
-
-
-def _check_param(owner: str, key: str, p: Any) -> None:
-    where = f"{owner}.update: params[{key!r}]"
-    if not isinstance(p, np.ndarray):
-        raise TypeError(f"{where} must be a np.ndarray, got {type(p).__name__}")
-    if p.dtype.kind not in "fc":
-        raise TypeError(
-            f"{where} has dtype {p.dtype}; parameters must be floating (float16/32/64) or complex, "
-            "since an in-place update of an integer or bool array would silently truncate"
-        )
-    if not p.flags.writeable:
-        raise ValueError(f"{where} is not writeable; updates are made in place")
-    if p.dtype.kind == "c" and not p.flags.c_contiguous:
-        raise ValueError(
-            f"{where} is a non-contiguous complex array; it must be C-contiguous to be viewed as pairs of reals"
-        )
-
-
-def _check_no_overlap(owner: str, params: Mapping[str, np.ndarray]) -> None:
-    """Refuse parameters that share memory: each would be updated once per key that sees it.
-
-    Sorts the arrays' byte ranges (O(n log n)) and asks ``np.shares_memory``
-    only about ranges that overlap (interleaved strided views may not share).
-    """
-    spans = sorted(
-        (*np.lib.array_utils.byte_bounds(p), key) for key, p in params.items() if p.size
-    )
-    hi, hi_key = -1, None
-    for lo, end, key in spans:
-        if lo < hi and np.shares_memory(params[key], params[hi_key]):
-            same = params[key] is params[hi_key]
-            how = "is the same array as" if same else "shares memory with"
-            raise ValueError(
-                f"{owner}.update: params[{key!r}] {how} params[{hi_key!r}]; "
-                "each parameter must be its own array (an in-place update would apply twice)"
-            )
-        if end > hi:
-            hi, hi_key = end, key
-
-
-def _check_grad(owner: str, key: str, p: np.ndarray, g: Any) -> np.ndarray:
-    where = f"{owner}.update: grads[{key!r}]"
-    if isinstance(g, np.generic) and p.ndim == 0:
-        g = np.asarray(g)  # ``2.0 * w`` of a 0-d array w is a NumPy scalar, not an array
-    if not isinstance(g, np.ndarray):
-        raise TypeError(f"{where} must be a np.ndarray or None, got {type(g).__name__}")
-    if g.dtype.kind not in ("fc" if p.dtype.kind == "c" else "f"):
-        allowed = "floating or complex" if p.dtype.kind == "c" else "real floating"
-        raise TypeError(f"{where} has dtype {g.dtype}; a gradient for a {p.dtype} parameter must be {allowed}")
-    if g.shape != p.shape:
-        raise ValueError(f"{where} has shape {g.shape} but params[{key!r}] has shape {p.shape}")
-    if g.dtype != p.dtype:
-        with np.errstate(over="ignore"):  # an overflow becomes inf, which the finite check reports
-            g = g.astype(p.dtype)
-    return g
-
-
-def _global_norm(arrays: list[np.ndarray]) -> float:
-    """:math:`\\sqrt{\\sum_i \\|a_i\\|_2^2}` in float64 (complex: over real and imaginary parts)."""
-    total = 0.0
-    for a in arrays:
-        r = np.ravel(a).astype(np.complex128 if a.dtype.kind == "c" else np.float64, copy=False)
-        total += float(np.vdot(r, r).real)
-    if math.isinf(total):  # the squares overflowed: scale by the largest magnitude (NaN/inf stay as they are)
-        big = max(float(np.max(np.abs(a))) if a.size else 0.0 for a in arrays)
-        if math.isfinite(big):
-            return big * _global_norm([np.asarray(a / big) for a in arrays])
-    return math.sqrt(total)
-
-
-def _as_real(a: np.ndarray) -> np.ndarray:
-    """View a C-contiguous complex array as interleaved reals (writes go through)."""
-    return np.ascontiguousarray(a).reshape(-1).view(a.real.dtype)
+        _state.load(self, state_dict)

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..errors import StateDictError
+from . import fused
 from .base import Optimizer
 from .extended import Adadelta, Adamax, AdamW, Lion, Nadam, RAdam
 from .rules import SGD, AdaGrad, Adam, Momentum, Nesterov, RMSprop
@@ -27,6 +28,7 @@ OPTIMIZERS: dict[str, type[Optimizer]] = {
     cls.__name__.lower(): cls
     for cls in (SGD, Momentum, Nesterov, AdaGrad, RMSprop, Adam, AdamW, Nadam, Adamax, Adadelta, RAdam, Lion)
 }
+fused.declare_classes(OPTIMIZERS.values())  # the fast path learns the classes from here, never imports us
 
 
 #: The six rules of "Deep Learning from Scratch" section 6.1, the experiments' default selection.

@@ -19,8 +19,8 @@ from the same generator.  The recorded metric is the suboptimality
 :math:`f(x_t) - f^\star`.
 
 Training (``"digits"``, ``"mnist"``): :mod:`npoptim.nn` on :mod:`npoptim.data`
-with the seeding and batch order of :mod:`npoptim.experiments.training` (see
-:mod:`npoptim.sweeps.training_adapter`); the metric is the training-set loss.
+with the seeding and batch order of ``npoptim train`` (both run
+:func:`npoptim.engine.train`); the metric is the training-set loss.
 
 A run whose iterate or loss becomes non-finite (or exceeds
 :data:`DIVERGED`) has *diverged*: that is a result, not an error -- its final
@@ -30,20 +30,22 @@ as status ``failed`` with its text, so one bad run never stops a sweep.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import socket
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from .. import __version__
-from ..errors import NonFiniteGradientError
-from ..functions import FUNCTIONS, get_function
+from .._version import __version__
+from ..engine.paths import run_path
+from ..engine.training import train
 from ..optimizers import create_optimizer
+from ..problems.functions import FUNCTIONS, get_function
 
 __all__ = [
     "run_config",
@@ -140,36 +142,14 @@ def _record_steps(steps: int, n_records: int = N_RECORDS) -> np.ndarray:
     return np.unique(np.r_[np.arange(0, steps + 1, every), steps]).astype(np.int64)
 
 
-def run_recorded(
-    opt: Any,
-    params: dict[str, np.ndarray],
-    record: np.ndarray,
-    metric: Callable[[], float],
-    gradient: Callable[[int], dict[str, np.ndarray]],
-) -> tuple[np.ndarray, bool]:
-    """Run ``record[-1]`` updates of ``opt`` on ``params``, recording ``metric()`` before the steps in ``record``.
-
-    ``gradient(t)`` gives step ``t``'s gradients.  Returns the curve and whether
-    the run diverged: it stops at a non-finite metric, one above
-    :data:`DIVERGED`, or a non-finite gradient (the rest of the curve stays inf).
-    """
+def _curve(values: np.ndarray, record: np.ndarray, upto: int | None) -> np.ndarray:
+    """The metric at the ``record`` steps a run reached (``upto``: its last valid step); inf elsewhere or above
+    :data:`DIVERGED`."""
     curve = np.full(len(record), np.inf)
-    j, steps = 0, int(record[-1])
-    with np.errstate(over="ignore", invalid="ignore"):
-        for t in range(steps + 1):
-            if t == record[j]:
-                value = metric()
-                if not math.isfinite(value) or value > DIVERGED:
-                    return curve, True
-                curve[j] = value
-                j += 1
-            if t == steps:
-                break
-            try:
-                opt.update(params, gradient(t))
-            except NonFiniteGradientError:
-                return curve, True
-    return curve, False
+    n = len(values) if upto is None else min(len(values), int(np.searchsorted(record, upto, side="right")))
+    curve[:n] = values[:n]
+    curve[~(np.isfinite(curve) & (curve <= DIVERGED))] = np.inf
+    return curve
 
 
 def _run_function(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -178,30 +158,79 @@ def _run_function(config: Mapping[str, Any]) -> dict[str, Any]:
     steps = int(config["steps"])
     rng = np.random.default_rng(int(config["seed"]))
     x = np.asarray(f.start, dtype=float) + float(opts["start_jitter"]) * rng.standard_normal(f.dim)
-    params = {"x": x}
     # a 2-to-10-element problem: the compiled parallel path only adds overhead (and numba's start-up)
     opt = _optimizer(config)
-    noise = float(opts["grad_noise"])
+    sigma = float(opts["grad_noise"])
+    noise = (lambda: sigma * rng.standard_normal(f.dim)) if sigma else None
     record = _record_steps(steps)
-
-    def gradient(t: int) -> dict[str, np.ndarray]:
-        g = f.gradient(params["x"])
-        return {"x": g + noise * rng.standard_normal(f.dim) if noise else g}
-
-    curve, diverged = run_recorded(opt, params, record, lambda: float(f.value(params["x"])) - f.minimum, gradient)
+    run = run_path(f, opt, x, steps, noise=noise, ceiling=DIVERGED)
+    reached = record[record < len(run.values)]
+    curve = _curve(run.values[reached] - f.minimum, record, None)
+    diverged = run.stopped
     return {
         "final": math.inf if diverged else float(curve[-1]),
         "diverged": diverged,
         "curve_x": record,
         "curve": curve,
-        "metrics": {"distance_to_minimum": float(f.distance_to_minimum(params["x"])) if not diverged else None},
+        "metrics": {"distance_to_minimum": float(f.distance_to_minimum(run.points[-1])) if not diverged else None},
     }
 
 
-def _run_training(config: Mapping[str, Any]) -> dict[str, Any]:
-    from . import training_adapter
+#: Points of the training-loss curve: each costs a forward pass over the whole training set
+#: (on MNIST more than 100 mini-batch steps), so fewer than for test functions.
+TRAINING_RECORDS = 25
 
-    return training_adapter.run(config)
+
+@functools.lru_cache(maxsize=4)
+def dataset(problem: str, data_dir: str | None) -> Any:
+    """The data set of a training problem, loaded once per process."""
+    from ..problems import data
+
+    if problem == "digits":
+        return data.load_digits()
+    if problem == "mnist":
+        if not data_dir:
+            raise ValueError("problem 'mnist' needs a data directory")
+        return data.load_mnist(data_dir)
+    raise ValueError(f"unknown training problem {problem!r}")
+
+
+def _run_training(config: Mapping[str, Any]) -> dict[str, Any]:
+    """One training run under ``npoptim train``'s seeding and batch order (:func:`npoptim.engine.train`).
+
+    The difference from ``npoptim train``: a sweep sets *every* hyperparameter of the optimizer.  The metric is
+    the loss on the whole training set (not the noisy mini-batch loss) at about :data:`TRAINING_RECORDS` steps;
+    ``metrics`` adds the final held-out accuracy and loss.
+    """
+    from threadpoolctl import threadpool_limits
+
+    from ..problems import nn
+
+    opts = config["problem_options"]
+    data = dataset(config["problem"], opts.get("data_dir"))
+    steps = int(config["steps"])
+    record = _record_steps(steps, TRAINING_RECORDS)
+    x, y = data.x_train, data.y_train
+    with threadpool_limits(limits=1, user_api="blas"), np.errstate(over="ignore", invalid="ignore"):
+        run = train(opts["hidden"], data, _optimizer(config), seed=int(config["seed"]), steps=steps,
+                    batch_size=int(opts["batch_size"]), record=lambda params: nn.loss(params, x, y),
+                    record_steps=record, stop=lambda value: not math.isfinite(value) or value > DIVERGED)
+        diverged = run.diverged_at is not None
+        curve = _curve(np.array(run.records, dtype=float), record, run.diverged_at)
+        metrics: dict[str, Any] = {}
+        if not diverged:
+            held = nn.loss(run.params, data.x_held_out, data.y_held_out)
+            metrics = {
+                "held_out_accuracy": nn.accuracy(run.params, data.x_held_out, data.y_held_out),
+                "held_out_loss": held if math.isfinite(held) else None,
+            }
+    return {
+        "final": math.inf if diverged else float(curve[-1]),
+        "diverged": diverged,
+        "curve_x": record,
+        "curve": curve,
+        "metrics": metrics,
+    }
 
 
 def run_config(config: Mapping[str, Any]) -> dict[str, Any]:

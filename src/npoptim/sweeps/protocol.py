@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import __version__
+from .._version import __version__
 from ..optimizers import get_optimizer
 from .execute import Backend, Runner, execute
 from .problems import TRAINING_PROBLEMS, canonical_problem, make_config, problem_options

@@ -52,7 +52,15 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["BACKENDS", "numba_available", "try_update", "warm_up", "load_kernels"]
+__all__ = ["BACKENDS", "numba_available", "try_update", "warm_up", "load_kernels", "declare_classes"]
+
+_DECLARED: list[type] = []  # the classes warm_up loads kernels for, as the registry declares them
+
+
+def declare_classes(classes: Any) -> None:
+    """Tell the fast path which optimizer classes exist (the registry, a floor above, calls this on import)."""
+    _DECLARED[:] = list(classes)
+
 
 #: The values of the ``backend`` constructor argument.
 BACKENDS = ("auto", "numba", "numpy")
@@ -481,14 +489,9 @@ def _signature(params: dict[str, np.ndarray]) -> tuple[Any, ...]:
 def warm_up() -> None:
     """Import numba and load (or compile) every kernel for float32 and float64, now, in this thread.
 
-    With ``backend="auto"`` this happens by itself in the background; call this
-    to pay the cost up front (e.g. before timing, or in a test session).
+    With ``backend="auto"`` this happens by itself in the background; call this to pay the cost up front.
     """
-    from ..registry import OPTIMIZERS
-
-    for cls in OPTIMIZERS.values():
-        if getattr(cls, "_fused_kernel", None) is None:
-            continue
+    for cls in (c for c in _DECLARED if getattr(c, "_fused_kernel", None) is not None):
         for options in cls._fused_variants:  # every configuration with a kernel of its own
             for dt in _FAST_DTYPES:
                 _load(cls, options, [dt])

@@ -1,9 +1,11 @@
 """The ``npoptim`` command line: one sub-command per experiment.
 
-Each sub-command lives in a module of :mod:`npoptim.experiments` that defines
+Each sub-command lives in a module of this package that defines
 ``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``; the
 table :data:`COMMANDS` below is the only place that lists them.  Modules keep
-heavy imports (matplotlib, ...) inside ``run`` so that ``--help`` stays fast.
+heavy imports (matplotlib, ...) inside ``run`` so that ``--help`` stays fast.  This package is the only
+one that parses command lines (``argparse``) and turns errors into exit status 2; what the commands
+compute lives in :mod:`npoptim.experiments`, what they write in :mod:`npoptim.report`.
 """
 
 from __future__ import annotations
@@ -13,24 +15,22 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from ..errors import CLIError
+
 __all__ = ["main", "COMMANDS", "CLIError"]
 
 #: sub-command -> module implementing it
 COMMANDS: dict[str, str] = {
-    "compare": "npoptim.experiments.compare",
-    "trajectories": "npoptim.experiments.trajectories",
-    "train": "npoptim.experiments.training",
-    "sweep": "npoptim.experiments.sweep",
-    "schedule": "npoptim.experiments.schedule",
+    "compare": "npoptim.cli.compare",
+    "trajectories": "npoptim.cli.trajectories",
+    "train": "npoptim.cli.train",
+    "sweep": "npoptim.cli.sweep",
+    "schedule": "npoptim.cli.schedule",
 }
 
 
-class CLIError(Exception):
-    """A user error: printed as one line, exit status 2."""
-
-
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
+    from .._version import __version__
 
     parser = argparse.ArgumentParser(
         prog="npoptim", description="Neural-network optimizers in NumPy, verified and pictured."

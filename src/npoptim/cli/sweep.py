@@ -14,7 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .training import _hidden, _positive_int  # the CLI's shared argument types
+from ._args import hidden_sizes, positive_int
 
 HELP = "tune every optimizer with equal budgets, rerun the best over seeds, report curves and performance profiles"
 
@@ -53,13 +53,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     spec_option("--search", choices=("random", "grid"), default="random", help="search method (default: random)")
     spec_option("--space", choices=("full", "lr"), default="full",
                    help="tune lr plus each optimizer's table of hyperparameters (full), or lr only (default: full)")
-    spec_option("--budget", type=_positive_int, default=20,
+    spec_option("--budget", type=positive_int, default=20,
                    help="settings tried per optimizer and problem, the same for all (default: 20)")
     spec_option("--lr-range", nargs=2, type=float, metavar=("LOW", "HIGH"), default=[1e-4, 1.0],
                    help="log-uniform learning-rate range (default: 1e-4 1)")
-    spec_option("--steps", type=_positive_int, default=200, help="updates per run (default: 200)")
-    spec_option("--seeds", type=_positive_int, default=5, help="seeds the best setting is rerun with (default: 5)")
-    spec_option("--tune-seeds", type=_positive_int, default=1, help="seeds per tuning run (default: 1)")
+    spec_option("--steps", type=positive_int, default=200, help="updates per run (default: 200)")
+    spec_option("--seeds", type=positive_int, default=5, help="seeds the best setting is rerun with (default: 5)")
+    spec_option("--tune-seeds", type=positive_int, default=1, help="seeds per tuning run (default: 1)")
     spec_option("--search-seed", type=int, default=0, help="seed of the random search (default: 0)")
     spec_option("--start-jitter", type=float, default=0.1,
                    help="test functions: std of the Gaussian perturbation of the start per seed (default: 0.1)")
@@ -68,9 +68,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     spec_option("--profile-tol", type=float, default=1e-3,
                    help="performance-profile target f_L + tol (f(x0) - f_L) (default: 1e-3)")
     spec_option("--data-dir", help="directory with the MNIST IDX files (problem mnist)")
-    spec_option("--hidden", type=_hidden, default=(100, 100, 100, 100),
+    spec_option("--hidden", type=hidden_sizes, default=(100, 100, 100, 100),
                    help="training problems: hidden layer sizes, comma-separated (default: 100,100,100,100)")
-    spec_option("--batch-size", type=_positive_int, default=128, help="training problems: batch size "
+    spec_option("--batch-size", type=positive_int, default=128, help="training problems: batch size "
                    "(default: 128)")
 
     # with --resume / --report the stored specification rules; remember the defaults to catch ignored options
@@ -84,7 +84,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     r.add_argument("--scheduler", metavar="ADDRESS", help="run on the Dask cluster of this scheduler "
                    "(e.g. tcp://10.0.0.5:8786) instead of the local pool")
     r.add_argument("--retries", type=int, default=2, help="Dask: retries of a task that raised (default: 2)")
-    r.add_argument("--chunk-size", type=_positive_int, default=1,
+    r.add_argument("--chunk-size", type=positive_int, default=1,
                    help="Dask: runs per task; >1 amortises the scheduler's per-task cost for very short runs "
                    "(default: 1)")
     r.add_argument("--retry-failed", action="store_true", help="run again the runs stored as failed")

@@ -24,7 +24,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..cli import CLIError
+from ..errors import CLIError
 from ..schedules import SCHEDULES, Schedule
 
 HELP = "plot learning-rate schedules over N updates into a PNG"
@@ -110,8 +110,7 @@ def parse_schedule(spec: str) -> Schedule:
 
 
 def run(args: argparse.Namespace) -> int:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    from ..report.schedules import write_schedules
 
     if not 1 <= args.steps <= _MAX_STEPS:
         raise CLIError(f"invalid --steps={args.steps}: must be between 1 and {_MAX_STEPS}")
@@ -119,49 +118,5 @@ def run(args: argparse.Namespace) -> int:
     out: Path = args.out
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"--out {str(out)!r} exists and is not a directory")
-    out.mkdir(parents=True, exist_ok=True)
-
-    fig = Figure(figsize=(8, 5), dpi=100, layout="constrained")
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    results = []
-    for spec, sched in schedules:
-        values = sched.values(args.steps)
-        ax.plot(range(args.steps), values, drawstyle="steps-post", label=spec if len(spec) <= 70 else spec[:67] + "...")
-        results.append(
-            {
-                "spec": spec,
-                "schedule": sched.to_dict(),
-                "first": float(values[0]),
-                "last": float(values[-1]),
-                "min": float(values.min()),
-                "max": float(values.max()),
-                "argmax": int(values.argmax()),
-            }
-        )
-    if args.log:
-        ax.set_yscale("log")
-    ax.set_xlabel("t (updates already applied)")
-    ax.set_ylabel("learning rate")
-    ax.set_title(f"Learning-rate schedules over {args.steps} updates")
-    ax.grid(True, alpha=0.3)
-    fig.legend(loc="outside lower center", fontsize="small")
-    fig.savefig(out / "schedules.png")
-
-    (out / "results.json").write_text(json.dumps({"steps": args.steps, "schedules": results}, indent=2) + "\n")
-    lines = [
-        "# Learning-rate schedules",
-        "",
-        f"{args.steps} updates; `t` is the number of updates already applied (the rate of update t + 1).",
-        "",
-        "![schedules](schedules.png)",
-        "",
-        "| schedule | first | last | min | max | argmax t |",
-        "|---|---|---|---|---|---|",
-    ]
-    for r in results:
-        lines.append(
-            f"| `{r['spec']}` | {r['first']:.6g} | {r['last']:.6g} | {r['min']:.6g} | {r['max']:.6g} | {r['argmax']} |"
-        )
-    (out / "report.md").write_text("\n".join(lines) + "\n")
+    write_schedules(out, schedules, args.steps, log=args.log)
     return 0
