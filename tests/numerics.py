@@ -59,22 +59,9 @@ def assert_within(actual, expected, bound, what: str = "") -> None:
         )
 
 
-def assert_ulp(actual, expected, ulps: float, dtype=np.float64, what: str = "") -> None:
-    """|actual − expected| ≤ ``ulps`` units in the last place of ``expected`` (for not correctly
-    rounded functions, or a few chained roundings, where a relative bound ``ulps·ε`` is the claim)."""
-    expected = np.asarray(expected, dtype=dtype)
-    assert_within(actual, expected, ulps * np.spacing(np.abs(expected)).astype(float), what)
-
-
-def canvas_size(figsize, dpi) -> tuple[set[int], set[int]]:
-    """The pixel sizes matplotlib may give a figure of ``figsize`` inches at ``dpi``: each side is
-    ``int()`` (matplotlib <= 3.10) or ``round()`` (3.11) of inches x dpi, which differ by a pixel when
-    the product falls a hair below an integer in floating point (5.1 x 100 = 509.99999999999994)."""
-    sides = [w * dpi for w in figsize]
-    return tuple({int(s), round(s)} for s in sides)
-
-
 def assert_canvas(size, figsize, dpi) -> None:
-    """``size`` (width, height) is a size matplotlib may give that figure (see :func:`canvas_size`)."""
-    allowed = canvas_size(figsize, dpi)
+    """``size`` (width, height) is a size matplotlib may give a figure of ``figsize`` inches at ``dpi``:
+    each side is ``int()`` (matplotlib <= 3.10) or ``round()`` (3.11) of inches x dpi, which differ by a
+    pixel when the product falls a hair below an integer in floating point (5.1 x 100 = 509.99999999999994)."""
+    allowed = tuple({int(w * dpi), round(w * dpi)} for w in figsize)
     assert all(s in a for s, a in zip(size, allowed, strict=True)), f"{size} not in {allowed} ({figsize} in at {dpi})"

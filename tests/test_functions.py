@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from npoptim.functions import FUNCTIONS, get_function
+from numerics import assert_within, sum_bound
 
 SPECS = [
     "anisotropic",
@@ -100,8 +101,6 @@ def test_vectorised_over_grids(spec):
         np.testing.assert_array_equal(v, pv)  # same element-wise ops, same order: bit for bit
         np.testing.assert_array_equal(g, pg)
         return
-    from numerics import assert_within, sum_bound
-
     v_abs, g_abs = _abs_terms(spec, fn, pts)
     m = fn.dim * fn.dim + 8 * 3 + 10
     assert_within(v, pv, sum_bound(v_abs, m), f"{spec} values")
