@@ -15,8 +15,8 @@ from npoptim import Optimizer
 from npoptim.cli import main
 from npoptim.sweeps import problems
 from npoptim.sweeps.execute import JoblibBackend
-from npoptim.sweeps.protocol import SweepSpec, run_sweep, summarise
-from npoptim.sweeps.store import Store
+from npoptim.sweeps.protocol import SweepSpec, rerun_plan, run_sweep, select_best, summarise, tuning_plan
+from npoptim.sweeps.store import Store, config_key
 
 SWEEP = ["--problems", "booth", "rosenbrock", "--optimizers", "sgd", "adam",
          "--budget", "3", "--steps", "1500", "--seeds", "2"]
@@ -79,6 +79,13 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path, uninterrupted):
     assert main(["sweep", "--resume", str(db), "--n-jobs", "1", "--quiet", "--out", str(tmp_path / "r")]) == 0
     after = _snapshot(db)
     assert len(after) == N_RUNS
+    # exactly the planned runs: a resume by other code (other run keys) would be refused, not stored beside
+    with Store(db, create=False) as store:
+        spec = SweepSpec.from_json(store.get_meta("spec"))
+        plan = tuning_plan(spec)
+        planned = {config_key(c) for e in plan for c in e.configs}
+        planned |= {config_key(c) for c in rerun_plan(spec, select_best(spec, plan, store.get(planned)))}
+    assert set(after) == planned
     # finished runs were neither redone nor lost
     assert {k: after[k] for k in before} == before
     assert all(v[0] == 1 for v in after.values())
@@ -199,6 +206,38 @@ def test_a_sweep_of_another_version_is_reported_not_continued(tmp_path):
         # its runs are keyed with its own version: none of this version's rows count as its runs
         assert summarise(old, store)["runs"]["stored"] == 0
         assert summarise(spec, store)["runs"]["stored"] == 3
+
+
+def test_a_sweep_of_other_code_is_reported_not_continued(tmp_path, capsys):
+    """Same version, other source files: the resume is refused by the protocol, the CLI and each worker."""
+    import dataclasses
+
+    from npoptim._fingerprint import code_fingerprint
+
+    spec = SweepSpec(problems=("booth",), optimizers=("sgd",), budget=2, steps=10, seeds=1)
+    assert spec.npoptim_code == code_fingerprint()
+    db = tmp_path / "s.db"
+    with Store(db) as store:
+        run_sweep(spec, store, JoblibBackend(n_jobs=1))
+        other = dataclasses.replace(spec, npoptim_code="0" * 16)
+        with pytest.raises(ValueError, match="npoptim code 0000000000000000"):
+            run_sweep(other, store, JoblibBackend(n_jobs=1))
+        assert summarise(other, store)["runs"]["stored"] == 0
+        assert summarise(spec, store)["runs"]["stored"] == 3
+        store.set_meta("spec", other.to_json())  # as if the sweep had been started by other code
+    assert main(["sweep", "--resume", str(db), "--quiet", "--no-report"]) == 2
+    assert "npoptim code 0000000000000000" in capsys.readouterr().err
+    with Store(db, create=False) as store:
+        assert store.count("ok") == 3  # nothing was run or stored
+    res = problems.run_config(other.config("booth", "sgd", {"lr": 0.1}, 0))
+    assert res["status"] == "failed" and "npoptim code '0000000000000000'" in res["error"]
+    # a store written before the fingerprint was recorded reads as "not recorded", and is refused too
+    legacy = json.loads(spec.to_json())
+    del legacy["npoptim_code"]
+    old = SweepSpec.from_json(json.dumps(legacy))
+    assert old.npoptim_code is None and "npoptim_code" not in old.config("booth", "sgd", {"lr": 0.1}, 0)
+    with Store(tmp_path / "legacy.db") as store, pytest.raises(ValueError, match="not recorded"):
+        run_sweep(old, store, JoblibBackend(n_jobs=1))
 
 
 def test_killed_local_worker_is_survived(tmp_path):

@@ -19,6 +19,7 @@ CONFIG = {
     "seed": 3,
     "steps": 10,
     "npoptim_version": "0.1.0",
+    "npoptim_code": "0123456789abcdef",
 }
 
 
@@ -33,6 +34,7 @@ def test_key_is_sha256_of_sorted_compact_json():
     assert config_key(CONFIG) == hashlib.sha256(text.encode()).hexdigest()
     # every part of the configuration matters
     for change in ({"seed": 4}, {"steps": 11}, {"npoptim_version": "0.2.0"}, {"optimizer": "adam"},
+                   {"npoptim_code": "fedcba9876543210"},
                    {"hyperparameters": {**CONFIG["hyperparameters"], "lr": 0.02}}, {"problem": "beale"}):
         assert config_key({**CONFIG, **change}) != config_key(CONFIG)
     # key order does not
@@ -108,3 +110,28 @@ def test_concurrent_writers(tmp_path):
         for r in recs:
             if r.ok:
                 assert r.final == r.config["seed"]
+
+
+def test_code_fingerprint_sees_every_edit(tmp_path):
+    """The fingerprint is a function of the files' paths and bytes: a copy agrees, any edit differs."""
+    import shutil
+    from pathlib import Path
+
+    import npoptim
+    from npoptim._fingerprint import code_fingerprint, tree_fingerprint
+
+    root = Path(npoptim.__file__).resolve().parent
+    copy = tmp_path / "npoptim"
+    shutil.copytree(root, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    assert tree_fingerprint(copy) == tree_fingerprint(root) == code_fingerprint()
+    seen = {tree_fingerprint(copy)}
+    target = copy / "optimizers" / "rules.py"
+    target.write_bytes(target.read_bytes() + b"# a comment\n")  # an edit that changes no behaviour
+    seen.add(tree_fingerprint(copy))
+    (copy / "extra.py").write_text("")  # an added (empty) file
+    seen.add(tree_fingerprint(copy))
+    (copy / "extra.py").rename(copy / "extra2.py")  # a renamed one
+    seen.add(tree_fingerprint(copy))
+    (copy / "notes.txt").write_text("not code")  # a non-Python file is not part of it
+    assert tree_fingerprint(copy) in seen
+    assert len(seen) == 4

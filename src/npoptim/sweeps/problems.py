@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from .._fingerprint import code_fingerprint
 from .._version import __version__
 from ..engine.paths import run_path
 from ..engine.training import train
@@ -115,13 +116,16 @@ def make_config(
     steps: int,
     *,
     version: str = __version__,
+    code: str | None = None,
 ) -> dict[str, Any]:
     """A complete run configuration: the tuned values over the optimizer's defaults.
 
     ``version``: the npoptim version the run belongs to (a worker refuses a run of another version).
+    ``code``: the code fingerprint it belongs to (:func:`npoptim._fingerprint.code_fingerprint`; a
+    worker refuses a run of other code); ``None`` leaves it out (runs stored before it was recorded).
     """
     opt = create_optimizer(optimizer, **tuned)  # validates names and values
-    return {
+    config = {
         "problem": problem,
         "problem_options": dict(options),
         "optimizer": optimizer,
@@ -130,6 +134,9 @@ def make_config(
         "steps": int(steps),
         "npoptim_version": version,
     }
+    if code is not None:
+        config["npoptim_code"] = code
+    return config
 
 
 def _optimizer(config: Mapping[str, Any]) -> Any:
@@ -246,6 +253,11 @@ def run_config(config: Mapping[str, Any]) -> dict[str, Any]:
             raise ValueError(
                 f"run was configured for npoptim {config.get('npoptim_version')!r} "
                 f"but this worker has npoptim {__version__!r}"
+            )
+        if "npoptim_code" in config and config["npoptim_code"] != code_fingerprint():
+            raise ValueError(
+                f"run was configured for npoptim code {config['npoptim_code']!r} "
+                f"but this worker has npoptim code {code_fingerprint()!r} (other source files)"
             )
         problem = config["problem"]
         if problem in TRAINING_PROBLEMS:

@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from .._fingerprint import code_fingerprint
 from .._version import __version__
 from ..optimizers import get_optimizer
 from .execute import Backend, Runner, execute
@@ -79,6 +80,8 @@ class SweepSpec:
     hidden: tuple[int, ...] = (100, 100, 100, 100)
     batch_size: int = 128
     npoptim_version: str = field(default=__version__)
+    #: :func:`npoptim._fingerprint.code_fingerprint` of the code that made the sweep (``None``: not recorded)
+    npoptim_code: str | None = field(default_factory=code_fingerprint)
 
     def __post_init__(self) -> None:
         if not self.problems:
@@ -136,6 +139,7 @@ class SweepSpec:
         data = json.loads(text)
         data["problems"], data["optimizers"] = tuple(data["problems"]), tuple(data["optimizers"])
         data["lr_range"], data["hidden"] = tuple(data["lr_range"]), tuple(data["hidden"])
+        data.setdefault("npoptim_code", None)  # stores made before the fingerprint was recorded
         return cls(**data)
 
     def differences(self, other: SweepSpec) -> list[str]:
@@ -159,6 +163,11 @@ class SweepSpec:
     def options(self, problem: str) -> dict[str, Any]:
         return problem_options(problem, start_jitter=self.start_jitter, grad_noise=self.grad_noise,
                                data_dir=self.data_dir, hidden=self.hidden, batch_size=self.batch_size)
+
+    def config(self, problem: str, optimizer: str, tuned: Mapping[str, float], seed: int) -> dict[str, Any]:
+        """The run configuration of one (problem, optimizer, setting, seed) of this sweep."""
+        return make_config(problem, self.options(problem), optimizer, tuned, seed, self.steps,
+                           version=self.npoptim_version, code=self.npoptim_code)
 
 
 def _optimizer_rng(spec: SweepSpec, optimizer: str) -> np.random.Generator:
@@ -188,11 +197,9 @@ def tuning_plan(spec: SweepSpec) -> list[TuningEntry]:
     out = []
     searched = search_configs(spec)
     for p in spec.problems:
-        opts = spec.options(p)
         for o in spec.optimizers:
             for tuned in searched[o]:
-                cfgs = [make_config(p, opts, o, tuned, s, spec.steps, version=spec.npoptim_version)
-                        for s in range(spec.tune_seeds)]
+                cfgs = [spec.config(p, o, tuned, s) for s in range(spec.tune_seeds)]
                 out.append(TuningEntry(p, o, tuned, cfgs))
     return out
 
@@ -223,7 +230,7 @@ def select_best(
 def rerun_plan(spec: SweepSpec, best: Mapping[tuple[str, str], tuple[TuningEntry, float]]) -> list[dict[str, Any]]:
     """The rerun configurations: each best setting with every rerun seed."""
     return [
-        make_config(p, spec.options(p), o, best[(p, o)][0].tuned, s, spec.steps, version=spec.npoptim_version)
+        spec.config(p, o, best[(p, o)][0].tuned, s)
         for p in spec.problems
         for o in spec.optimizers
         for s in spec.rerun_seeds
@@ -263,6 +270,15 @@ def run_sweep(
         raise ValueError(
             f"this sweep was made with npoptim {spec.npoptim_version}, this is npoptim {__version__}: a run's key "
             "includes the version, so continuing would mix versions; render it with --report, or start a new --db"
+        )
+    if spec.npoptim_code != code_fingerprint():
+        made = "by code whose fingerprint was not recorded" if spec.npoptim_code is None else (
+            f"by npoptim code {spec.npoptim_code}")
+        raise ValueError(
+            f"this sweep was made {made}, this is npoptim code {code_fingerprint()} (same version "
+            f"{__version__}, other source files): a run's key includes every constructor argument, so "
+            "continuing could store runs of the new code beside the old ones; render it with --report, "
+            "or start a new --db"
         )
     open_sweep(store, spec)
     plan = tuning_plan(spec)
@@ -317,8 +333,7 @@ def summarise(spec: SweepSpec, store: Store) -> dict[str, Any]:
                 {"hyperparameters": e.tuned, "score": _finite_or_none(_score(e, tune_recs))} for e in entries
             ]
             recs = [
-                rerun_recs.get(config_key(make_config(p, spec.options(p), o, entry.tuned, s, spec.steps,
-                                                      version=spec.npoptim_version)))
+                rerun_recs.get(config_key(spec.config(p, o, entry.tuned, s)))
                 for s in spec.rerun_seeds
             ]
             got = [r for r in recs if r is not None and r.ok]

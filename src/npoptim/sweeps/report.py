@@ -155,7 +155,8 @@ def write_report(summary: dict[str, Any], out: str | Path, *, store_path: str | 
         f"{spec['budget']} settings per optimizer (lr log-uniform in [{spec['lr_range'][0]:g}, "
         f"{spec['lr_range'][1]:g}], space `{spec['space']}`), {spec['steps']} steps per run, "
         f"{spec['tune_seeds']} tuning seed(s); the best setting rerun with {spec['seeds']} fresh seeds. "
-        f"npoptim {spec['npoptim_version']}."
+        f"npoptim {spec['npoptim_version']}"
+        + (f" (code {spec['npoptim_code']})." if spec.get("npoptim_code") else ".")
     )
     runs = summary["runs"]
     md.append("")
