@@ -18,7 +18,7 @@ PACKAGE = SRC / "npoptim"
 
 #: Floor of each top-level part of the package (a module's floor is that of its first name under npoptim).
 FLOORS: dict[str, str] = {
-    "_version": "base", "errors": "base", "checks": "base", "schedules": "base",
+    "_version": "base", "_fingerprint": "base", "errors": "base", "checks": "base", "schedules": "base",
     "optimizers": "optimizers", "checkpoint": "optimizers",
     "problems": "problems", "functions": "problems", "nn": "problems", "data": "problems",
     "engine": "engine",
