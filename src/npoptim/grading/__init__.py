@@ -25,10 +25,20 @@ from collections.abc import Mapping
 from ..optimizers.registry import OPTIMIZERS
 from .diagnosis import Diagnosis
 from .findings import BOOK_DEFAULTS, CODES, RULES, Finding, Report
+from .models import ADAPTIVE
 from .runner import CheckError, Target, Worker, parse_target
 
-__all__ = ["check_optimizer", "infer_rule", "plan_arguments", "CheckError", "Report", "Finding", "CODES", "RULES",
-           "DEFAULT_TIMEOUT"]
+__all__ = [
+    "check_optimizer",
+    "infer_rule",
+    "plan_arguments",
+    "CheckError",
+    "Report",
+    "Finding",
+    "CODES",
+    "RULES",
+    "DEFAULT_TIMEOUT",
+]
 
 DEFAULT_TIMEOUT = 20.0
 #: when a class name contains several rule names, the more specific wins (NesterovMomentum is Nesterov)
@@ -50,9 +60,13 @@ def infer_rule(class_name: str, rule: str | None = None) -> str:
         if r in found:
             return r
     if found:
-        raise CheckError(f"class {class_name!r} looks like {found[0]!r}, which check does not grade; "
-                         f"pass --rule, one of: {', '.join(RULES)}")
-    raise CheckError(f"cannot tell the rule from the class name {class_name!r}; pass --rule, one of: {', '.join(RULES)}")
+        raise CheckError(
+            f"class {class_name!r} looks like {found[0]!r}, which check does not grade; "
+            f"pass --rule, one of: {', '.join(RULES)}"
+        )
+    raise CheckError(
+        f"cannot tell the rule from the class name {class_name!r}; pass --rule, one of: {', '.join(RULES)}"
+    )
 
 
 def plan_arguments(rule: str, signature: Mapping, user: Mapping[str, float]) -> tuple[dict, dict, list[Finding]]:
@@ -61,10 +75,12 @@ def plan_arguments(rule: str, signature: Mapping, user: Mapping[str, float]) -> 
     The book's names with its defaults, overridden by ``user``; ``lr`` and the user's are always passed,
     other book names only when ``__init__`` takes them (else the book's value is assumed, and noted).
     """
-    allowed = set(BOOK_DEFAULTS[rule]) | {"eps"}
+    allowed = set(BOOK_DEFAULTS[rule]) | ({"eps"} if rule in ADAPTIVE else set())
     unknown = sorted(set(user) - allowed)
     if unknown:
-        raise CheckError(f"--kwargs: {', '.join(unknown)} not modelled for {rule}; its arguments: {', '.join(sorted(allowed))}")
+        raise CheckError(
+            f"--kwargs: {', '.join(unknown)} not modelled for {rule}; its arguments: {', '.join(sorted(allowed))}"
+        )
     hyper = {**BOOK_DEFAULTS[rule], **{k: float(v) for k, v in user.items()}}
     params = {p["name"]: p for p in signature.get("params", [])}
     takes_all = not signature.get("inspectable", True) or signature.get("var_keyword", False)
@@ -73,19 +89,32 @@ def plan_arguments(rule: str, signature: Mapping, user: Mapping[str, float]) -> 
         if name == "lr" or name in user or name in params or takes_all:
             kwargs[name] = value
         else:
-            notes.append(Finding("hyperparameter-not-accepted",
-                                 f"__init__ takes no {name!r}: graded as if it were the book's {value!r}",
-                                 fix=f"def __init__(self, ..., {name}={value!r})"))
+            notes.append(
+                Finding(
+                    "hyperparameter-not-accepted",
+                    f"__init__ takes no {name!r}: graded as if it were the book's {value!r}",
+                    fix=f"def __init__(self, ..., {name}={value!r})",
+                )
+            )
     for name, book in BOOK_DEFAULTS[rule].items():
         p = params.get(name)
         if p and p.get("has_default") and p.get("default") is not None and p["default"] != book:
-            notes.append(Finding("default-differs", f"the default {name}={p['default']!r} differs from the book's "
-                                 f"{name}={book!r} (graded with {name}={hyper[name]!r}, passed explicitly)"))
+            notes.append(
+                Finding(
+                    "default-differs",
+                    f"the default {name}={p['default']!r} differs from the book's "
+                    f"{name}={book!r} (graded with {name}={hyper[name]!r}, passed explicitly)",
+                )
+            )
     return kwargs, hyper, notes
 
 
-def check_optimizer(target: str | Target, rule: str | None = None, kwargs: Mapping[str, float] | None = None,
-                    timeout: float = DEFAULT_TIMEOUT) -> Report:
+def check_optimizer(
+    target: str | Target,
+    rule: str | None = None,
+    kwargs: Mapping[str, float] | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> Report:
     """Grade the class ``target`` names (``PATH.py:Class``, ``NOTEBOOK.ipynb:Class``, ``package.module:Class``).
 
     Raises :class:`CheckError` when it cannot be graded: a bad target or rule, code that does not load,
@@ -94,12 +123,13 @@ def check_optimizer(target: str | Target, rule: str | None = None, kwargs: Mappi
     if not timeout > 0:
         raise CheckError(f"invalid timeout {timeout!r}: must be > 0 seconds")
     t = target if isinstance(target, Target) else parse_target(target)
-    r = infer_rule(t.class_name, rule)
+    if rule is not None:
+        infer_rule(t.class_name, rule)  # an unknown --rule is refused before any code runs
     with Worker(t, timeout) as worker:
+        r = infer_rule(t.class_name, rule)  # after loading: a missing class is named first
         ctor, hyper, notes = plan_arguments(r, worker.info.get("signature", {}), dict(kwargs or {}))
         diagnosis = Diagnosis(worker, r, hyper, ctor)
         found = diagnosis.run()
-    report = Report(t.text, r, {**hyper, **{k: v for k, v in diagnosis.hyper.items() if k not in hyper}},
-                    findings=found + notes, measured=diagnosis.measured)
+    report = Report(t.text, r, hyper, findings=found + notes, measured=diagnosis.measured)
     report.findings.sort(key=lambda f: f.severity != "defect")
     return report

@@ -30,121 +30,17 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
 
 import numpy as np
 
 from .findings import FORMULAS, Finding
-from .models import ADAPTIVE, HAS_STEP, Probe, Variant, reference_run, run_model, simulate, variants
+from .measure import ONE, Divergence, Measured, compare, fit_eps, measure, snap
+from .models import ADAPTIVE, HAS_STEP, Probe, Variant, reference_run, run_model, variants
 from .probes import LADDER, keys, ladder, lr_change, lr_probe, shapes, shared, single
-from .runner import Worker, decode, encode
+from .runner import Worker
 from .tolerance import bound, kappa
 
-__all__ = ["Measured", "Divergence", "Diagnosis", "fit_eps", "compare"]
-
-ONE = 4  # the ladder's element with g = +1, quoted in messages
-assert LADDER[ONE] == 1.0
-
-
-@dataclass
-class Measured:
-    """What the worker saw when it ran one probe on a fresh instance of the user's class."""
-
-    probe: Probe
-    ctor_error: dict | None
-    attrs: dict
-    steps: list[dict[str, np.ndarray | None]]
-    replaced: list[tuple[int, str]]
-    grads_changed: list[dict]
-    error: dict | None
-
-
-def measure(worker: Worker, probe: Probe, kwargs: dict, attrs: list[str]) -> Measured:
-    calls = [{"grads": {k: encode(g) for k, g in c["grads"].items()}} if "grads" in c else c for c in probe.calls]
-    request = {"op": "run", "kwargs": kwargs, "attrs": attrs, "params": {k: encode(p) for k, p in probe.params.items()},
-               "calls": calls}
-    res = worker.request(request, f"running probe {probe.name!r}")
-    steps, replaced, changed = [], [], []
-    for t, s in enumerate(res.get("steps", []), start=1):
-        steps.append({k: decode(v) for k, v in s.get("params", {}).items()})
-        replaced += [(t, k) for k in s.get("replaced", [])]
-        changed += [dict(c, call=t) for c in s.get("grads_changed", [])]
-    error = res.get("error")
-    if error is None and len(steps) < len(probe.updates) and res.get("constructed"):
-        error = {"call": len(steps) + 1, "type": "Error", "message": "no reply for this call"}
-    return Measured(probe, res.get("ctor_error"), res.get("attrs", {}), steps, replaced, changed, error)
-
-
-@dataclass
-class Divergence:
-    probe: str
-    step: int
-    key: str
-    index: tuple[int, ...] | None
-    expected: float | None
-    actual: float | None
-    limit: float | None
-
-    def where(self) -> str:
-        el = "" if self.index is None else "[" + ", ".join(map(str, self.index)) + "]"
-        return f"params[{self.key!r}]{el} after call {self.step} of probe {self.probe!r}"
-
-
-def compare(rule: str, variant: Variant, hyper: dict, m: Measured, fitted: bool) -> Divergence | None:
-    """The first (call, key, element) where ``m`` differs from ``variant`` beyond rounding, or ``None``."""
-    model = run_model(rule, variant, hyper, m.probe)
-    scale = run_model(rule, variant, hyper, m.probe.with_abs_grads())
-    k = kappa(hyper)
-    for t, (exp_t, scale_t, act_t) in enumerate(zip(model, scale, m.steps), start=1):
-        for key, exp in exp_t.items():
-            act = act_t.get(key)
-            if act is None or act.shape != exp.shape:
-                return Divergence(m.probe.name, t, key, None, None, None, None)
-            lim = bound(t, k, scale_t[key], exp, fitted)
-            bad = ~(np.abs(act - exp) <= lim)
-            if bad.any():
-                i = tuple(int(n) for n in np.argwhere(bad)[0])
-                return Divergence(m.probe.name, t, key, i, float(exp[i]), float(act[i]), float(lim[i]))
-    return None
-
-
-def _first_step(rule: str, variant: Variant, hyper: dict, g: float) -> float:
-    probe = Probe("fit", {"w": np.zeros(1)}, [{"grads": {"w": np.array([g])}}])
-    return float(simulate(rule, variant, hyper, probe)[0]["w"][0])
-
-
-def fit_eps(rule: str, variant: Variant, hyper: dict, w1: np.ndarray) -> float | None:
-    """The ε under which ``variant``'s first ladder step matches ``w1`` at the element where ε halves it.
-
-    The step shrinks monotonically as ε grows, so a bisection in log ε (1e-300 .. 1e6, 90 halvings:
-    below an ulp) finds it; ``None`` when no ε fits (the step there is larger than with ε = 0, or
-    smaller than with ε = 1e6)."""
-    d = np.abs(np.asarray(w1, dtype=float))
-    if d.shape != LADDER.shape or not np.all(np.isfinite(d)) or d[0] <= 0:
-        return None
-    with np.errstate(divide="ignore"):
-        score = np.abs(np.log(np.maximum(d / d[0], 1e-300)) - math.log(0.5))
-    i = int(np.argmin(score))
-    target, g = d[i], LADDER[i]
-
-    def f(eps: float) -> float:
-        return abs(_first_step(rule, variant, {**hyper, "eps": eps}, g))
-
-    if target >= f(0.0):
-        return 0.0
-    lo, hi = 1e-300, 1e6
-    if f(hi) > target:
-        return None
-    for _ in range(90):
-        mid = math.sqrt(lo) * math.sqrt(hi)
-        lo, hi = (mid, hi) if f(mid) > target else (lo, mid)
-    return math.sqrt(lo) * math.sqrt(hi)
-
-
-def _snap(x: float) -> float:
-    """A hard-coded learning rate is a round number: three significant digits when within 1e-4 of them."""
-    r = float(f"{x:.3g}")
-    return r if r and abs(r - x) <= 1e-4 * abs(r) else x
+__all__ = ["Diagnosis", "Measured", "Divergence", "fit_eps", "compare"]
 
 
 class Diagnosis:
@@ -166,23 +62,34 @@ class Diagnosis:
     def run_probe(self, probe: Probe, kwargs: dict | None = None) -> Measured:
         m = measure(self.worker, probe, self.kwargs if kwargs is None else kwargs, ["lr", *self.given])
         for t, key in m.replaced[:1]:
-            self.add(Finding(
-                "not-in-place",
-                f"after call {t} of probe {probe.name!r}, params[{key!r}] is a new array object: a layer holding "
-                "the old array (as the book's networks do) never sees the update",
-                expected="params[key] is the same array object after update, its values changed in place",
-                measured=f"params[{key!r}] replaced at call {t}",
-                fix="params[key] -= step   (not params[key] = params[key] - step)",
-                probe=probe.name, step=t, key=key))
+            self.add(
+                Finding(
+                    "not-in-place",
+                    f"after call {t} of probe {probe.name!r}, params[{key!r}] is a new array object: a layer holding "
+                    "the old array (as the book's networks do) never sees the update",
+                    expected="params[key] is the same array object after update, its values changed in place",
+                    measured=f"params[{key!r}] replaced at call {t}",
+                    fix="params[key] -= step   (not params[key] = params[key] - step)",
+                    probe=probe.name,
+                    step=t,
+                    key=key,
+                )
+            )
         for c in m.grads_changed[:1]:
-            self.add(Finding(
-                "mutates-grads",
-                f"call {c['call']} of probe {probe.name!r} changed the caller's grads[{c['key']!r}]: element "
-                f"{c['index']} was {c['before']!r} before the call and {c['after']!r} after",
-                expected="grads are read only", measured=f"grads[{c['key']!r}].flat[{c['index']}]: "
-                f"{c['before']!r} -> {c['after']!r}",
-                fix="compute into a new array (step = self.lr * grads[key]), never grads[key] *= ... or -=",
-                probe=probe.name, step=c["call"], key=c["key"], element=[c["index"]]))
+            self.add(
+                Finding(
+                    "mutates-grads",
+                    f"call {c['call']} of probe {probe.name!r} changed the caller's grads[{c['key']!r}]: element "
+                    f"{c['index']} was {c['before']!r} before the call and {c['after']!r} after",
+                    expected="grads are read only",
+                    measured=f"grads[{c['key']!r}].flat[{c['index']}]: {c['before']!r} -> {c['after']!r}",
+                    fix="compute into a new array (step = self.lr * grads[key]), never grads[key] *= ... or -=",
+                    probe=probe.name,
+                    step=c["call"],
+                    key=c["key"],
+                    element=[c["index"]],
+                )
+            )
         return m
 
     def call_error(self, m: Measured) -> None:
@@ -193,24 +100,42 @@ class Diagnosis:
         measured = f"call {call} of update raised {kind}: {msg}{loc}"
         missing = re.search(r"has no attribute '(\w+)'", msg) if kind == "AttributeError" else None
         if missing and missing.group(1) in self.kwargs:
-            self.add(Finding(
-                "constructor-error", f"the constructor did not keep {missing.group(1)!r}: {measured}",
-                expected=f"__init__ stores its arguments: self.{missing.group(1)} = {missing.group(1)}",
-                measured=measured, fix=f"in __init__: self.{missing.group(1)} = {missing.group(1)}",
-                probe=m.probe.name, step=call))
+            self.add(
+                Finding(
+                    "constructor-error",
+                    f"the constructor did not keep {missing.group(1)!r}: {measured}",
+                    expected=f"__init__ stores its arguments: self.{missing.group(1)} = {missing.group(1)}",
+                    measured=measured,
+                    fix=f"in __init__: self.{missing.group(1)} = {missing.group(1)}",
+                    probe=m.probe.name,
+                    step=call,
+                )
+            )
         elif call is not None and call <= 2:
-            self.add(Finding(
-                "state-missing", f"update raises on its call {call} (probe {m.probe.name!r}): {kind}: {msg}{loc}",
-                expected="update(params, grads) runs on the first call and every later one",
-                measured=measured,
-                fix="on the first call create every state array for every key, e.g. "
+            self.add(
+                Finding(
+                    "state-missing",
+                    f"update raises on its call {call} (probe {m.probe.name!r}): {kind}: {msg}{loc}",
+                    expected="update(params, grads) runs on the first call and every later one",
+                    measured=measured,
+                    fix="on the first call create every state array for every key, e.g. "
                     "self.v = {k: np.zeros_like(p) for k, p in params.items()}",
-                probe=m.probe.name, step=call))
+                    probe=m.probe.name,
+                    step=call,
+                )
+            )
         else:
-            self.add(Finding(
-                "wrong-update", f"update raises on call {call} of probe {m.probe.name!r}: {kind}: {msg}{loc}",
-                expected=FORMULAS[self.rule], measured=measured, fix="make every later call run as the first did",
-                probe=m.probe.name, step=call))
+            self.add(
+                Finding(
+                    "wrong-update",
+                    f"update raises on call {call} of probe {m.probe.name!r}: {kind}: {msg}{loc}",
+                    expected=FORMULAS[self.rule],
+                    measured=measured,
+                    fix="make every later call run as the first did",
+                    probe=m.probe.name,
+                    step=call,
+                )
+            )
 
     def divergence(self, d: Divergence, context: str = "") -> None:
         if d.index is None:
@@ -218,11 +143,20 @@ class Diagnosis:
         else:
             measured = f"{d.where()}: expected {d.expected!r}, got {d.actual!r} (rounding explains {d.limit:.2g})"
         ref = "npoptim's reference" if self.variant is None or self.variant.is_reference else "the form identified"
-        self.add(Finding(
-            "wrong-update", f"the update differs from {ref} beyond rounding{context}: {measured}",
-            expected=FORMULAS[self.rule], measured=measured,
-            fix=f"compare the code with {FORMULAS[self.rule]}; the probes agree up to call {d.step - 1}",
-            probe=d.probe, step=d.step, key=d.key, element=None if d.index is None else list(d.index)))
+        self.add(
+            Finding(
+                "wrong-update",
+                f"the update differs from {ref} beyond rounding{context}: {measured}",
+                expected=FORMULAS[self.rule],
+                measured=measured,
+                fix=f"compare the code with {FORMULAS[self.rule]}"
+                + (f"; the probe agrees up to call {d.step - 1}" if d.step > 1 else "; the first call already differs"),
+                probe=d.probe,
+                step=d.step,
+                key=d.key,
+                element=None if d.index is None else list(d.index),
+            )
+        )
 
     # -- the checks ----------------------------------------------------------------------------------
     def run(self) -> list[Finding]:
@@ -230,24 +164,38 @@ class Diagnosis:
         if lad.ctor_error:
             err = lad.ctor_error
             args = ", ".join(f"{k}={v!r}" for k, v in self.kwargs.items())
-            self.add(Finding(
-                "constructor-error", f"Class({args}) raised {err.get('type')}: {err.get('message')}",
-                expected=f"the class accepts the book's keyword arguments ({args})",
-                measured=f"{err.get('type')}: {err.get('message')}",
-                fix=f"def __init__(self, {args}): and store each argument (self.lr = lr, ...)"))
+            self.add(
+                Finding(
+                    "constructor-error",
+                    f"Class({args}) raised {err.get('type')}: {err.get('message')}",
+                    expected=f"the class accepts the book's keyword arguments ({args})",
+                    measured=f"{err.get('type')}: {err.get('message')}",
+                    fix=f"def __init__(self, {args}): and store each argument (self.lr = lr, ...)",
+                )
+            )
             self.kwargs = {}
             lad = self.run_probe(ladder(), {})
             if lad.ctor_error:
                 return list(self.findings.values())
             own = {k: v for k, v in lad.attrs.items() if v is not None and k in self.given}
             self.hyper.update(own)
-            self.add(Finding("own-defaults", "graded with the class's own defaults, built as Class(): "
-                             + ", ".join(f"{k}={v!r}" for k, v in self.hyper.items())))
+            self.add(
+                Finding(
+                    "own-defaults",
+                    "graded with the class's own defaults, built as Class(): "
+                    + ", ".join(f"{k}={v!r}" for k, v in self.hyper.items()),
+                )
+            )
         elif lad.attrs.get("lr") is not None and lad.attrs["lr"] != self.given["lr"]:
-            self.add(Finding(
-                "constructor-error", f"built with lr={self.given['lr']!r}, the instance keeps lr={lad.attrs['lr']!r}",
-                expected=f"self.lr == {self.given['lr']!r}", measured=f"self.lr == {lad.attrs['lr']!r}",
-                fix="in __init__: self.lr = lr"))
+            self.add(
+                Finding(
+                    "constructor-error",
+                    f"built with lr={self.given['lr']!r}, the instance keeps lr={lad.attrs['lr']!r}",
+                    expected=f"self.lr == {self.given['lr']!r}",
+                    measured=f"self.lr == {lad.attrs['lr']!r}",
+                    fix="in __init__: self.lr = lr",
+                )
+            )
             self.hyper["lr"] = lad.attrs["lr"]
         if lad.error:
             self.call_error(lad)
@@ -257,16 +205,29 @@ class Diagnosis:
         self.identify(lad)
         self.check_single()
         self.check_keys()
-        if self.rule in ("momentum", "nesterov") and self.variant is not None and lad.attrs.get("lr") == self.hyper["lr"]:
+        if (
+            self.rule in ("momentum", "nesterov")
+            and self.variant is not None
+            and lad.attrs.get("lr") == self.hyper["lr"]
+        ):
             m = self.run_probe(lr_change(self.hyper["lr"]))
-            if not m.error and compare(self.rule, self.variant, self.hyper, m, False) is not None \
-                    and compare(self.rule, self.variant.but(torch_form=True), self.hyper, m, False) is None:
-                self.add(Finding(
-                    "torch-momentum-form",
-                    "the class keeps η outside the velocity (torch's b ← μb + g; w ← w − ηb): the same as npoptim's "
-                    "v ← μv − ηg; w ← w + v while η is constant (v = −ηb); after a change of η the old velocity is "
-                    "rescaled by the new η (here η halved after call 2)", expected=FORMULAS[self.rule],
-                    measured="agrees with torch's form on probe 'lr-change'", probe="lr-change"))
+            if (
+                not m.error
+                and compare(self.rule, self.variant, self.hyper, m, False) is not None
+                and compare(self.rule, self.variant.but(torch_form=True), self.hyper, m, False) is None
+            ):
+                self.add(
+                    Finding(
+                        "torch-momentum-form",
+                        "the class keeps η outside the velocity (torch's b ← μb + g; w ← w − ηb): "
+                        "the same as npoptim's "
+                        "v ← μv − ηg; w ← w + v while η is constant (v = −ηb); after a change of η the old velocity is "
+                        "rescaled by the new η (here η halved after call 2)",
+                        expected=FORMULAS[self.rule],
+                        measured="agrees with torch's form on probe 'lr-change'",
+                        probe="lr-change",
+                    )
+                )
         return list(self.findings.values())
 
     def check_lr(self, lad: Measured) -> None:
@@ -279,17 +240,25 @@ class Diagnosis:
         if np.all(np.abs(full - 2 * halfstep) <= lim):
             return
         ratio = full[ONE] / halfstep[ONE] if halfstep[ONE] else math.inf
-        self.add(Finding(
-            "constructor-error",
-            f"the step does not scale with the learning rate it was given: at g = 1 the first step is "
-            f"{full[ONE]!r} with lr={self.given['lr']!r} and {halfstep[ONE]!r} with lr={self.given['lr'] / 2!r} "
-            f"(ratio {ratio:.6g}, expected 2)",
-            expected="step ∝ lr (every rule is linear in η for given gradients)",
-            measured=f"ratio {ratio:.6g}", fix="in __init__: self.lr = lr, and use self.lr in update",
-            probe="lr", step=1, key="w", element=[ONE]))
+        self.add(
+            Finding(
+                "constructor-error",
+                f"the step does not scale with the learning rate it was given: at g = 1 the first step is "
+                f"{float(full[ONE])!r} with lr={self.given['lr']!r} and {float(halfstep[ONE])!r} "
+                f"with lr={self.given['lr'] / 2!r} "
+                f"(ratio {ratio:.6g}, expected 2)",
+                expected="step ∝ lr (every rule is linear in η for given gradients)",
+                measured=f"ratio {ratio:.6g}",
+                fix="in __init__: self.lr = lr, and use self.lr in update",
+                probe="lr",
+                step=1,
+                key="w",
+                element=[ONE],
+            )
+        )
         # grade the rest with the rate the class actually uses (a round number when it is hard-coded)
         ref1 = reference_run(self.rule, {**self.hyper, "lr": 1.0}, lr_probe())[0]["w"][ONE]
-        self.hyper["lr"] = _snap(self.hyper["lr"] if not ref1 else full[ONE] / ref1)
+        self.hyper["lr"] = snap(self.hyper["lr"] if not ref1 else full[ONE] / ref1)
 
     def identify(self, lad: Measured) -> None:
         w1 = lad.steps[0].get("w")
@@ -323,45 +292,77 @@ class Diagnosis:
         ratio = w1[ONE] / ref1[ONE]
         if v.updated_velocity:
             mu = h["momentum"]
-            self.add(Finding(
-                "nesterov-updated-velocity",
-                f"the first step is {ratio:.6g} times npoptim's: the parameter moves with the velocity after its "
-                f"update, (1+μ+μ²)/(1+μ) = {(1 + mu + mu * mu) / (1 + mu):.6g} at μ = {mu:g}",
-                expected=f"first step −(1+μ)ηg = {ref1[ONE]!r} at g = 1", measured=f"{w1[ONE]!r} at g = 1",
-                fix="params[key] += μ*μ*v_old − (1+μ)*lr*g, computed before v is updated (or from v_old)",
-                probe="ladder", step=1, key="w", element=[ONE]))
+            self.add(
+                Finding(
+                    "nesterov-updated-velocity",
+                    f"the first step is {ratio:.6g} times npoptim's: the parameter moves with the velocity after its "
+                    f"update, (1+μ+μ²)/(1+μ) = {(1 + mu + mu * mu) / (1 + mu):.6g} at μ = {mu:g}",
+                    expected=f"first step −(1+μ)ηg = {float(ref1[ONE])!r} at g = 1",
+                    measured=f"{float(w1[ONE])!r} at g = 1",
+                    fix="params[key] += μ*μ*v_old − (1+μ)*lr*g, computed before v is updated (or from v_old)",
+                    probe="ladder",
+                    step=1,
+                    key="w",
+                    element=[ONE],
+                )
+            )
         if v.correction == "none":
             b1, b2 = h["beta1"], h["beta2"]
-            self.add(Finding(
-                "no-bias-correction",
-                f"the first step at g = 1 is {w1[ONE]!r} = {ratio:.6g}·(−η); Algorithm 1's is −η·sign(g): "
-                f"(1−β₁)/√(1−β₂) = {(1 - b1) / math.sqrt(1 - b2):.6g} means m and v are not divided by 1 − βᵗ",
-                expected=f"first step −η·sign(g) = {ref1[ONE]!r} at g = 1", measured=f"{w1[ONE]!r} at g = 1",
-                fix="m_hat = m / (1 - beta1**t); v_hat = v / (1 - beta2**t), t counted once per update call",
-                probe="ladder", step=1, key="w", element=[ONE]))
+            self.add(
+                Finding(
+                    "no-bias-correction",
+                    f"the first step at g = 1 is {float(w1[ONE])!r} = {ratio:.6g}·(−η); Algorithm 1's is −η·sign(g): "
+                    f"(1−β₁)/√(1−β₂) = {(1 - b1) / math.sqrt(1 - b2):.6g} means m and v are not divided by 1 − βᵗ",
+                    expected=f"first step −η·sign(g) = {float(ref1[ONE])!r} at g = 1",
+                    measured=f"{float(w1[ONE])!r} at g = 1",
+                    fix="m_hat = m / (1 - beta1**t); v_hat = v / (1 - beta2**t), t counted once per update call",
+                    probe="ladder",
+                    step=1,
+                    key="w",
+                    element=[ONE],
+                )
+            )
         if v.eps_inside:
             outside = run_model(rule, v.but(eps_inside=False), h, ladder())[0]["w"]
             rel = np.abs(w1 - outside) / np.maximum(np.abs(outside), 1e-300)
             i = int(np.argmax(rel))
-            self.add(Finding(
-                "eps-inside-root",
-                f"at |g| = {abs(LADDER[i]):g} the first step is {w1[i]!r}; with ε = {h['eps']:.3g} outside the root it "
-                f"would be {outside[i]!r}: tiny gradients are limited by √ε = {math.sqrt(h['eps']):.3g} instead of ε",
-                expected="g / (√h + ε)", measured=f"g / √(h + ε) with ε = {h['eps']:.3g}",
-                fix="np.sqrt(h) + eps, not np.sqrt(h + eps)", probe="ladder", step=1, key="w", element=[i]))
+            self.add(
+                Finding(
+                    "eps-inside-root",
+                    f"at |g| = {abs(LADDER[i]):g} the first step is {float(w1[i])!r}; with ε = {h['eps']:.3g} "
+                    f"outside the root it would be {float(outside[i])!r}: tiny gradients are limited by "
+                    f"√ε = {math.sqrt(h['eps']):.3g} instead of ε",
+                    expected="g / (√h + ε)",
+                    measured=f"g / √(h + ε) with ε = {h['eps']:.3g}",
+                    fix="np.sqrt(h) + eps, not np.sqrt(h + eps)",
+                    probe="ladder",
+                    step=1,
+                    key="w",
+                    element=[i],
+                )
+            )
         if v.correction == "hat":
             b2, eps = h["beta2"], h["eps"]
             alg1 = run_model(rule, v.but(correction="ref"), h, ladder())
-            rel = max(float(np.max(np.abs(a["w"] - lad.steps[t]["w"]) / np.maximum(np.abs(a["w"]), 1e-300)))
-                      for t, a in enumerate(alg1))
+            rel = max(
+                float(np.max(np.abs(a["w"] - lad.steps[t]["w"]) / np.maximum(np.abs(a["w"]), 1e-300)))
+                for t, a in enumerate(alg1)
+            )
             one = abs(lad.steps[0]["w"][ONE] - alg1[0]["w"][ONE]) / abs(alg1[0]["w"][ONE])
-            self.add(Finding(
-                "eps-hat",
-                f"Adam in the ε̂ form (Kingma & Ba §2; the book, Keras): the correction is folded into the step "
-                f"size and ε = {eps:.3g} is added to √v, which is Algorithm 1 with ε_t = ε/√(1−β₂ᵗ) "
-                f"({1 / math.sqrt(1 - b2):.3g}ε at step 1, {1 / math.sqrt(1 - b2**2):.3g}ε at step 2): a convention, "
-                f"not a defect. The steps differ by {one:.2g} (relative) at |g| = 1, up to {rel:.2g} where |g| is "
-                f"near ε", expected=FORMULAS[rule], measured=f"ε̂ form, ε = {eps:.3g}", probe="ladder"))
+            self.add(
+                Finding(
+                    "eps-hat",
+                    f"Adam in the ε̂ form (Kingma & Ba §2; the book, Keras): the correction is folded into the step "
+                    f"size and ε = {eps:.3g} is added to √v, which is Algorithm 1 with ε_t = ε/√(1−β₂ᵗ) "
+                    f"({1 / math.sqrt(1 - b2):.3g}ε at step 1, {1 / math.sqrt(1 - b2**2):.3g}ε at step 2): "
+                    "a convention, "
+                    f"not a defect. The steps differ by {one:.2g} (relative) at |g| = 1, up to {rel:.2g} where |g| is "
+                    f"near ε",
+                    expected=FORMULAS[rule],
+                    measured=f"ε̂ form, ε = {eps:.3g}",
+                    probe="ladder",
+                )
+            )
 
     def check_single(self) -> None:
         m = self.run_probe(single())
@@ -379,7 +380,7 @@ class Diagnosis:
         if not m1.error and not m2.error:
             k = kappa(self.hyper)
             scale = run_model(self.rule, self.variant or Variant(), self.hyper, p1.with_abs_grads())
-            for t, (a1, a2, s) in enumerate(zip(m1.steps, m2.steps, scale), start=1):
+            for t, (a1, a2, s) in enumerate(zip(m1.steps, m2.steps, scale, strict=True), start=1):
                 x, y = a1.get("a"), a2.get("a")
                 if x is None or y is None or x.shape != y.shape:
                     continue
@@ -388,14 +389,20 @@ class Diagnosis:
                 if bad.any():
                     i = int(np.argwhere(bad)[0][0])
                     is_shared = True
-                    self.add(Finding(
-                        "state-shared-across-keys",
-                        f"params['a'] after call {t} depends on grads['b']: two runs that differ only in b's "
-                        f"gradients give a[{i}] = {x[i]!r} and {y[i]!r}",
-                        expected="each parameter's update depends only on its own gradient and state",
-                        measured=f"a[{i}] after call {t}: {x[i]!r} vs {y[i]!r}",
-                        fix="keep one state array per key: self.v[key] = np.zeros_like(params[key]) for each key",
-                        probe="shared-1/shared-2", step=t, key="a", element=[i]))
+                    self.add(
+                        Finding(
+                            "state-shared-across-keys",
+                            f"params['a'] after call {t} depends on grads['b']: two runs that differ only in b's "
+                            f"gradients give a[{i}] = {float(x[i])!r} and {float(y[i])!r}",
+                            expected="each parameter's update depends only on its own gradient and state",
+                            measured=f"a[{i}] after call {t}: {float(x[i])!r} vs {float(y[i])!r}",
+                            fix="keep one state array per key: self.v[key] = np.zeros_like(params[key]) for each key",
+                            probe="shared-1/shared-2",
+                            step=t,
+                            key="a",
+                            element=[i],
+                        )
+                    )
                     break
         multi = [m1, self.run_probe(shapes()), self.run_probe(keys())]
         for m in multi:
@@ -409,18 +416,25 @@ class Diagnosis:
         if not divs:
             return
         per_key = self.variant.but(step_per_key=True)
-        if self.rule in HAS_STEP and all(compare(self.rule, per_key, self.hyper, m, self.adaptive) is None
-                                         for m, _ in divs):
+        if self.rule in HAS_STEP and all(
+            compare(self.rule, per_key, self.hyper, m, self.adaptive) is None for m, _ in divs
+        ):
             m, d = next(((m, d) for m, d in divs if m.probe.name == "keys"), divs[0])
             n = len(m.probe.params)
-            self.add(Finding(
-                "step-counted-per-key",
-                f"with {n} keys the bias correction drifts: {d.where()} is {d.actual!r}, npoptim's {d.expected!r}; "
-                f"the steps match a counter advanced once per key (key {list(m.probe.params).index(d.key) + 1} "
-                f"of {n} at call {d.step} steps as t = {(d.step - 1) * n + list(m.probe.params).index(d.key) + 1})",
-                expected="t advances once per update call, the same for every key",
-                measured=f"{d.where()}: {d.actual!r} vs {d.expected!r}",
-                fix="increment self.iter once per update call, before (outside) the loop over the keys",
-                probe=m.probe.name, step=d.step, key=d.key, element=None if d.index is None else list(d.index)))
+            self.add(
+                Finding(
+                    "step-counted-per-key",
+                    f"with {n} keys the bias correction drifts: {d.where()} is {d.actual!r}, npoptim's {d.expected!r}; "
+                    f"the steps match a counter advanced once per key (key {list(m.probe.params).index(d.key) + 1} "
+                    f"of {n} at call {d.step} steps as t = {(d.step - 1) * n + list(m.probe.params).index(d.key) + 1})",
+                    expected="t advances once per update call, the same for every key",
+                    measured=f"{d.where()}: {d.actual!r} vs {d.expected!r}",
+                    fix="increment self.iter once per update call, before (outside) the loop over the keys",
+                    probe=m.probe.name,
+                    step=d.step,
+                    key=d.key,
+                    element=None if d.index is None else list(d.index),
+                )
+            )
         else:
             self.divergence(divs[0][1], " with several parameters")

@@ -7,7 +7,8 @@ measured behaviour can be matched to the variant that produces it:
 =====================  =============================================================================
 ``eps_inside``         AdaGrad / RMSprop / Adam: :math:`g/\sqrt{h+\epsilon}` for :math:`g/(\sqrt h+\epsilon)`
 ``correction="hat"``   Adam, the "ε̂" order (Kingma & Ba §2, Keras, the book):
-                       :math:`\eta_t = \eta\sqrt{1-\beta_2^t}/(1-\beta_1^t)`, :math:`w \leftarrow w - \eta_t m/(\sqrt v+\epsilon)`
+                       :math:`\eta_t = \eta\sqrt{1-\beta_2^t}/(1-\beta_1^t)`,
+                       :math:`w \leftarrow w - \eta_t m/(\sqrt v+\epsilon)`
 ``correction="none"``  Adam with no bias correction: :math:`w \leftarrow w - \eta m/(\sqrt v+\epsilon)`
 ``updated_velocity``   Nesterov moving with the new velocity: :math:`v \leftarrow \mu v-\eta g`, then
                        :math:`w \leftarrow w+\mu^2 v-(1+\mu)\eta g` (first step :math:`(1+\mu+\mu^2)/(1+\mu)` too large)
@@ -19,6 +20,7 @@ measured behaviour can be matched to the variant that produces it:
 
 from __future__ import annotations
 
+import inspect
 import math
 from dataclasses import dataclass, field, replace
 
@@ -68,7 +70,9 @@ class Variant:
 
     @property
     def flags(self) -> int:
-        return (self.correction != "ref") + self.eps_inside + self.updated_velocity + self.torch_form + self.step_per_key
+        return (
+            (self.correction != "ref") + self.eps_inside + self.updated_velocity + self.torch_form + self.step_per_key
+        )
 
     def but(self, **changes) -> Variant:
         return replace(self, **changes)
@@ -146,7 +150,15 @@ def simulate(rule: str, variant: Variant, hyper: dict[str, float], probe: Probe)
             s = state.setdefault(k, {n: np.zeros_like(params[k]) for n in ("v", "b", "h", "m")})
             counter += 1
             steps[k] = steps.get(k, 0) + 1
-            _step(rule, variant, h, params[k], np.asarray(g, dtype=np.float64), s, counter if variant.step_per_key else steps[k])
+            _step(
+                rule,
+                variant,
+                h,
+                params[k],
+                np.asarray(g, dtype=np.float64),
+                s,
+                counter if variant.step_per_key else steps[k],
+            )
         out.append({k: p.copy() for k, p in params.items()})
     return out
 
@@ -154,7 +166,7 @@ def simulate(rule: str, variant: Variant, hyper: dict[str, float], probe: Probe)
 def reference_run(rule: str, hyper: dict[str, float], probe: Probe) -> list[dict[str, np.ndarray]]:
     """The parameters after each update call of ``probe`` under npoptim's own optimizer for ``rule``."""
     cls = get_optimizer(rule)
-    names = {"lr", "momentum", "decay_rate", "beta1", "beta2", "eps"}
+    names = set(inspect.signature(cls).parameters) & {"lr", "momentum", "decay_rate", "beta1", "beta2", "eps"}
     opt = cls(**{k: v for k, v in hyper.items() if k in names}, backend="numpy")
     params = {k: np.array(p, dtype=np.float64) for k, p in probe.params.items()}
     out = []

@@ -84,5 +84,8 @@ def lr_change(lr: float) -> Probe:
     rng = np.random.default_rng(SEED + 4)
     w0 = rng.standard_normal(4)
     g = [_grad(rng, (4,)) for _ in range(3)]
-    return Probe("lr-change", {"w": w0}, [{"grads": {"w": g[0]}}, {"grads": {"w": g[1]}}, {"set": {"lr": lr / 2}},
-                                           {"grads": {"w": g[2]}}])
+    return Probe(
+        "lr-change",
+        {"w": w0},
+        [{"grads": {"w": g[0]}}, {"grads": {"w": g[1]}}, {"set": {"lr": lr / 2}}, {"grads": {"w": g[2]}}],
+    )

@@ -149,6 +149,8 @@ class Worker:
         kind, message = err.get("type", "error"), err.get("message", "")
         where = err.get("where") or {}
         loc = f" at {os.path.basename(str(where.get('file')))}:{where.get('line')}" if where.get("line") else ""
+        if kind == "SyntaxError" or (kind in ("LookupError", "TypeError") and not where):
+            loc = ""
         if kind in ("LookupError", "TypeError") and not where:
             return message
         return f"{kind}: {message}{loc}"

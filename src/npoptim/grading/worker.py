@@ -187,7 +187,11 @@ def run_probe(cls, request: dict, user_files: tuple[str, ...]) -> dict:
         finally:
             for k, g in held.items():
                 if g.shape != kept[k].shape or not np.array_equal(g, kept[k], equal_nan=True):
-                    diff = np.flatnonzero(~((g == kept[k]) | (np.isnan(g) & np.isnan(kept[k])))) if g.shape == kept[k].shape else [0]
+                    diff = (
+                        np.flatnonzero(~((g == kept[k]) | (np.isnan(g) & np.isnan(kept[k]))))
+                        if g.shape == kept[k].shape
+                        else [0]
+                    )
                     i = int(diff[0]) if len(diff) else 0
                     step["grads_changed"].append(
                         {"key": k, "index": i, "before": float(kept[k].flat[i]), "after": float(g.flat[i])}
