@@ -104,6 +104,23 @@ def test_a_notebook_with_several_classes():
     assert (got["Adam"].verdict, got["Adam"].codes) == ("fail", ["no-bias-correction"])
 
 
+def test_a_notebook_cell_that_raises_is_named(tmp_path):
+    nb = json.loads((FIXTURES / "optimizers.ipynb").read_text())
+    nb["cells"].insert(
+        2,
+        {
+            "cell_type": "code",
+            "metadata": {},
+            "outputs": [],
+            "execution_count": None,
+            "source": ["x = 1\n", "raise ValueError('data not found')\n"],
+        },
+    )
+    (tmp_path / "broken.ipynb").write_text(json.dumps(nb))
+    with pytest.raises(CheckError, match=r"ValueError: data not found at <notebook code cell 2>:2"):
+        check_optimizer(f"{tmp_path / 'broken.ipynb'}:SGD")
+
+
 def test_a_module_target_imports_from_the_current_directory(monkeypatch):
     monkeypatch.chdir(FIXTURES)
     report = check_optimizer("mypkg.optim:SGD")  # its print() goes to stderr, not into the protocol
@@ -289,9 +306,11 @@ def test_the_worked_example_of_docs_check_md(tmp_path):
     page = (Path(__file__).parents[1] / "docs" / "check.md").read_text()
     for f in report.findings:
         assert f"[defect] {f.code}: {f.message.split(':')[0]}" in page and f.fix in page
-    fixed = src.replace("            self.iter += 1 ", "            pass ").replace(
-        "        for key in params:", "        self.iter += 1\n        for key in params:"
-    ).replace("np.sqrt(v_hat + 1e-8)", "(np.sqrt(v_hat) + 1e-8)")
+    fixed = (
+        src.replace("            self.iter += 1 ", "            pass ")
+        .replace("        for key in params:", "        self.iter += 1\n        for key in params:")
+        .replace("np.sqrt(v_hat + 1e-8)", "(np.sqrt(v_hat) + 1e-8)")
+    )
     assert fixed.count("self.iter += 1") == 1 and "np.sqrt(v_hat) + 1e-8" in fixed
     (tmp_path / "fixed.py").write_text(fixed)
     fixed_report = check_optimizer(f"{tmp_path / 'fixed.py'}:MyAdam")

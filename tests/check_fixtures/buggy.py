@@ -23,6 +23,10 @@ EXPECTED = {
     "RMSpropFloat32": ("rmsprop", ["wrong-update"]),
     "AdamTwoDefects": ("adam", ["eps-inside-root", "no-bias-correction"]),
     "NesterovTwoDefects": ("nesterov", ["not-in-place", "nesterov-updated-velocity"]),
+    "BookAdamStepPerKey": ("adam", ["step-counted-per-key", "eps-hat"]),
+    "AdaGradInsideMutates": ("adagrad", ["eps-inside-root", "mutates-grads"]),
+    "RMSpropSharedInside": ("rmsprop", ["eps-inside-root", "state-shared-across-keys"]),
+    "AdamOffByOne": ("adam", ["wrong-update"]),
 }
 
 
@@ -275,3 +279,65 @@ class NesterovTwoDefects:
             v = self.momentum * self.v.get(key, 0.0) - self.lr * grads[key]
             self.v[key] = v
             params[key] = params[key] + self.momentum**2 * v - (1 + self.momentum) * self.lr * grads[key]
+
+
+class BookAdamStepPerKey:
+    """The book's Adam (eps-hat: a note) with its counter moved into the loop (step-counted-per-key)."""
+
+    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999):
+        self.lr, self.beta1, self.beta2, self.iter, self.m, self.v = lr, beta1, beta2, 0, None, None
+
+    def update(self, params, grads):
+        if self.m is None:
+            self.m = {k: np.zeros_like(p) for k, p in params.items()}
+            self.v = {k: np.zeros_like(p) for k, p in params.items()}
+        for key in params.keys():
+            self.iter += 1
+            lr_t = self.lr * np.sqrt(1.0 - self.beta2**self.iter) / (1.0 - self.beta1**self.iter)
+            self.m[key] += (1 - self.beta1) * (grads[key] - self.m[key])
+            self.v[key] += (1 - self.beta2) * (grads[key] ** 2 - self.v[key])
+            params[key] -= lr_t * self.m[key] / (np.sqrt(self.v[key]) + 1e-7)
+
+
+class AdaGradInsideMutates:
+    """eps-inside-root, and the gradient divided in place (mutates-grads)."""
+
+    def __init__(self, lr=0.01):
+        self.lr, self.h = lr, {}
+
+    def update(self, params, grads):
+        for key in params:
+            h = self.h.setdefault(key, np.zeros_like(params[key]))
+            h += grads[key] ** 2
+            grads[key] /= np.sqrt(h + 1e-7)
+            params[key] -= self.lr * grads[key]
+
+
+class RMSpropSharedInside:
+    """eps-inside-root, and one accumulator per shape (state-shared-across-keys)."""
+
+    def __init__(self, lr=0.01, decay_rate=0.99):
+        self.lr, self.decay_rate, self.h = lr, decay_rate, {}
+
+    def update(self, params, grads):
+        for key in params:
+            h = self.h.setdefault(params[key].shape, np.zeros_like(params[key]))
+            h *= self.decay_rate
+            h += (1 - self.decay_rate) * grads[key] ** 2
+            params[key] -= self.lr * grads[key] / np.sqrt(h + 1e-7)
+
+
+class AdamOffByOne:
+    """wrong-update: the step count starts at 2 (t initialised to 1, then incremented before use)."""
+
+    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999):
+        self.lr, self.beta1, self.beta2, self.t, self.m, self.v = lr, beta1, beta2, 1, {}, {}
+
+    def update(self, params, grads):
+        self.t += 1
+        for key in params:
+            m = self.m.setdefault(key, np.zeros_like(params[key]))
+            v = self.v.setdefault(key, np.zeros_like(params[key]))
+            m[...] = self.beta1 * m + (1 - self.beta1) * grads[key]
+            v[...] = self.beta2 * v + (1 - self.beta2) * grads[key] ** 2
+            params[key] -= self.lr * (m / (1 - self.beta1**self.t)) / (np.sqrt(v / (1 - self.beta2**self.t)) + 1e-8)

@@ -54,14 +54,14 @@ def _error(exc: BaseException, user_files: tuple[str, ...] = ()) -> dict:
         message = str(exc)
         for frame in reversed(traceback.extract_tb(exc.__traceback__)):
             name = frame.filename
-            mine = name in user_files or name.startswith("<notebook cell")
+            mine = name in user_files or name.startswith("<notebook code cell")
             if name != __file__ and (mine or (not user_files and f"{os.sep}numpy{os.sep}" not in name)):
                 where = {"file": frame.filename, "line": frame.lineno, "code": (frame.line or "").strip()}
                 break
     return {"type": type(exc).__name__, "message": message[:2000], "where": where}
 
 
-NOTEBOOK_FILE = "<notebook cell {}>"
+NOTEBOOK_FILE = "<notebook code cell {}>"  # counted among the code cells, from 1
 
 
 def _notebook_cells(path: str) -> list[str]:
