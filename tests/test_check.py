@@ -305,7 +305,8 @@ def test_the_worked_example_of_docs_check_md(tmp_path):
     assert (report.verdict, sorted(report.codes)) == ("fail", ["eps-inside-root", "step-counted-per-key"])
     page = (Path(__file__).parents[1] / "docs" / "check.md").read_text()
     for f in report.findings:
-        assert f"[defect] {f.code}: {f.message.split(':')[0]}" in page and f.fix in page
+        # the page shows this run's output; the digits may differ in the last place elsewhere (libm's pow)
+        assert f"[defect] {f.code}: {f.message[:15]}" in page and f.fix in page
     fixed = (
         src.replace("            self.iter += 1 ", "            pass ")
         .replace("        for key in params:", "        self.iter += 1\n        for key in params:")
