@@ -22,6 +22,7 @@ FLOORS: dict[str, str] = {
     "optimizers": "optimizers", "checkpoint": "optimizers",
     "problems": "problems", "functions": "problems", "nn": "problems", "data": "problems",
     "engine": "engine",
+    "grading": "grading",
     "sweeps": "sweeps",
     "report": "report", "plotting": "report",
     "experiments": "experiments",
@@ -35,10 +36,11 @@ ALLOWED: dict[str, set[str]] = {
     "optimizers": {"base", "optimizers"},
     "problems": {"base", "problems"},
     "engine": {"base", "optimizers", "problems", "engine"},
+    "grading": {"base", "optimizers", "grading"},
     "sweeps": {"base", "optimizers", "problems", "engine", "sweeps"},
     "report": {"base", "optimizers", "problems", "engine", "report"},
     "experiments": {"base", "optimizers", "problems", "engine", "report", "experiments"},
-    "cli": {"base", "optimizers", "problems", "engine", "sweeps", "report", "experiments", "cli"},
+    "cli": {"base", "optimizers", "problems", "engine", "sweeps", "report", "experiments", "grading", "cli"},
     "top": {"base", "optimizers"},
 }
 
