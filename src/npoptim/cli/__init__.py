@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "train": "npoptim.cli.train",
     "sweep": "npoptim.cli.sweep",
     "schedule": "npoptim.cli.schedule",
+    "explore": "npoptim.cli.explore",
 }
 
 
