@@ -47,19 +47,20 @@ def run(args: argparse.Namespace) -> int:
     app = create_app(function=args.function, optimizers=optimizers)
     try:
         server = make_server(app, args.host, args.port)
-    except OSError as exc:
-        raise CLIError(f"cannot listen on {args.host}:{args.port if args.port is not None else '(free port)'}: {exc}") \
-            from None
-    if not is_loopback(args.host):
-        print(f"npoptim explore: warning: listening on {args.host}: anyone who can reach this machine on that "
-              "network can open the page", file=sys.stderr)
-    print(f"npoptim explore: serving on {server.url}  (Ctrl-C stops)", flush=True)
-    if not args.no_browser:
-        webbrowser.open(server.url)
+    except (OSError, SystemExit) as exc:  # Werkzeug exits (SystemExit) on a port in use, after its own message
+        raise CLIError(f"cannot listen on {args.host}:{args.port if args.port is not None else '(free port)'}: "
+                       f"{exc if isinstance(exc, OSError) else 'address already in use or not available'}") from None
     try:
-        server.serve_forever()
+        if not is_loopback(args.host):
+            print(f"npoptim explore: warning: listening on {args.host}: anyone who can reach this machine on that "
+                  "network can open the page", file=sys.stderr, flush=True)
+        print(f"npoptim explore: serving on {server.url}  (Ctrl-C stops)", flush=True)
+        if not args.no_browser:
+            webbrowser.open(server.url)
+        server.serve_forever()  # Werkzeug's returns on Ctrl-C (KeyboardInterrupt)
     except KeyboardInterrupt:
-        print("npoptim explore: stopped", flush=True)
+        pass
     finally:
         server.server_close()
+    print("npoptim explore: stopped", flush=True)
     return 0

@@ -10,6 +10,7 @@ unexpected error becomes one line on the page, and the server keeps serving.
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections.abc import Sequence
 from dataclasses import replace
@@ -158,6 +159,15 @@ def create_app(function: str = "anisotropic", optimizers: Sequence[str] | str | 
                       style={"height": "330px", "width": "33%", "display": "inline-block"}),
         ]),
     ], style={"fontFamily": "sans-serif", "fontSize": "14px"})
+
+    from werkzeug.exceptions import HTTPException
+
+    @app.server.errorhandler(Exception)
+    def _refuse(exc: Exception) -> Any:  # a malformed request: one log line, a short answer, no traceback
+        if isinstance(exc, HTTPException):
+            return exc
+        logging.getLogger("npoptim.explore").warning("refused a malformed request: %s: %s", type(exc).__name__, exc)
+        return f"bad request ({type(exc).__name__})", 400
 
     @app.callback(Output("controls", "children"), Output("url-messages", "children"),
                   Input("url", "pathname"), State("url", "search"))
