@@ -134,7 +134,7 @@ def create_app(function: str = "anisotropic", optimizers: Sequence[str] | str | 
     graph_cfg = {"displaylogo": False, "toImageButtonOptions": {"filename": "npoptim-explore"}}
     app.layout = html.Div([
         dcc.Location(id="url", refresh=False),
-        dcc.Store(id="view"), dcc.Store(id="contour"), dcc.Store(id="tuning"),
+        dcc.Store(id="view"), dcc.Store(id="contour"), dcc.Store(id="contour-of"), dcc.Store(id="tuning"),
         dcc.Interval(id="ticker", interval=120, disabled=True),
         dcc.Download(id="download"),
         html.Div([html.B("npoptim explore"), html.Span(" — every path computed by npoptim.engine.run_path  "),
@@ -180,29 +180,31 @@ def create_app(function: str = "anisotropic", optimizers: Sequence[str] | str | 
 
     readouts = [Output(f"readout-{n}", "children") for n in names]
 
-    @app.callback(Output("view", "data"), Output("contour", "data"), Output("url", "search"), Output("messages", "children"),
-                  *readouts, *_state_inputs(names, base.hyper), State("contour", "data"))
+    # The map's grid goes to the browser once per function; only its function's name comes back as State.
+    @app.callback(Output("view", "data"), Output("contour", "data"), Output("contour-of", "data"), Output("url", "search"),
+                  Output("messages", "children"), *readouts, *_state_inputs(names, base.hyper),
+                  State("contour-of", "data"))
     def recompute(*values: Any) -> Any:
         *controls, current = values
         try:
             state = _state_from(controls, base)
             view = compute_view(state)
-            grid = dash.no_update if current and current.get("function") == state.function else contour(state.function)
+            grid = dash.no_update if current == state.function else contour(state.function)
             reads = [_readout(view["optimizers"].get(n)) for n in names]
-            return (view, grid, to_query(state), _messages(view["messages"]), *reads)
+            return (view, grid, state.function, to_query(state), _messages(view["messages"]), *reads)
         except Exception as exc:  # never a traceback on the page, never a dead server
             note = f"could not compute this view ({type(exc).__name__}: {exc}); change a setting"
-            return (dash.no_update, dash.no_update, dash.no_update, _messages([note]),
+            return (dash.no_update, dash.no_update, dash.no_update, dash.no_update, _messages([note]),
                     *[dash.no_update] * len(names))
 
     @app.callback(Output("x0", "value"), Output("y0", "value"), Input("paths", "clickData"), Input("function", "value"),
-                  State("contour", "data"), prevent_initial_call=True)
+                  State("contour-of", "data"), prevent_initial_call=True)
     def set_start(click: Any, function_value: Any, current: Any) -> Any:
         try:
             if dash.ctx.triggered_id == "paths":
                 point = click["points"][0]
                 return float(point["x"]), float(point["y"])
-            if current and current.get("function") != function_value:
+            if current and current != function_value:
                 fn = get_function(function_value)
                 return float(fn.start[0]), float(fn.start[1])
         except Exception:  # a malformed click or function: keep the start

@@ -10,6 +10,7 @@ from __future__ import annotations
 __all__ = ["DRAW", "THEORY", "SENSITIVITY", "PLAYER", "PNG"]
 
 # Inputs: view, contour, step.  Outputs: the paths figure, the loss figure, the inspect text, the step label.
+# Markers on the iterates only up to 100 steps: 6 x 300 SVG markers would double the redraw time.
 DRAW = r"""
 function(view, contour, step) {
   const nu = window.dash_clientside.no_update;
@@ -23,7 +24,7 @@ function(view, contour, step) {
     const o = view.optimizers[name];
     const n = Math.min(k, o.path.length - 1);
     const pts = o.path.slice(0, n + 1);
-    traces.push({type: 'scatter', mode: 'lines+markers', name: o.display, x: pts.map(p => p[0]),
+    traces.push({type: 'scatter', mode: view.steps <= 100 ? 'lines+markers' : 'lines', name: o.display, x: pts.map(p => p[0]),
                  y: pts.map(p => p[1]), line: {color: o.color, width: 2}, marker: {size: 4, color: o.color},
                  meta: name, hovertemplate: o.display + ' %{x:.4g}, %{y:.4g}<extra></extra>'});
     traces.push({type: 'scatter', mode: 'markers', showlegend: false, x: [pts[n][0]], y: [pts[n][1]],
