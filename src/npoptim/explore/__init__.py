@@ -30,8 +30,8 @@ def create_app(**options: Any) -> Any:
     return _create(**options)
 
 
-def show(app: Any = None, **options: Any) -> Any:
-    """Run ``app`` (default: a new one) inline in a Jupyter notebook (:func:`npoptim.explore.server.show`)."""
+def show(app: Any = None, **options: Any) -> str:
+    """Run ``app`` (default: a new one) inline in a Jupyter notebook; its URL (:func:`npoptim.explore.server.show`)."""
     from .server import show as _show
 
     return _show(app, **options)

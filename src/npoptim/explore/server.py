@@ -50,13 +50,17 @@ def make_server(app: Any, host: str = LOOPBACK, port: int | None = None) -> Any:
     return server
 
 
-def show(app: Any = None, *, height: int = 900, port: int | None = None, **options: Any) -> Any:
-    """Run ``app`` (default ``create_app(**options)``) inline in a Jupyter notebook, on a free loopback port."""
+def show(app: Any = None, *, height: int = 900, port: int | None = None, **options: Any) -> str:
+    """Run ``app`` (default ``create_app(**options)``) inline in a Jupyter notebook, on a free loopback port.
+
+    Returns the app's URL (``http://127.0.0.1:PORT/``); the server runs in a thread of the kernel.
+    """
     if app is None:
         from .app import create_app
 
         app = create_app(**options)
     elif options:
         raise TypeError(f"show: options {sorted(options)} are for a new app, but an app was given")
-    app.run(jupyter_mode="inline", host=LOOPBACK, port=free_port() if port is None else port, jupyter_height=height)
-    return app
+    port = free_port() if port is None else int(port)
+    app.run(jupyter_mode="inline", host=LOOPBACK, port=port, jupyter_height=height)
+    return f"http://{LOOPBACK}:{port}/"
