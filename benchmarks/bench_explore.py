@@ -61,7 +61,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=300)
     args = parser.parse_args(argv)
     from browser import browser_missing, chrome, serving, wait_for
-
     from npoptim.explore import compute
     from npoptim.explore.app import create_app
     from npoptim.explore.state import default_state

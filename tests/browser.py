@@ -54,8 +54,11 @@ def serving(app: Any) -> Iterator[Any]:
 
 
 @contextmanager
-def chrome() -> Iterator[Any]:
-    """Headless chromium (``--headless=new --no-sandbox``) with its console and network logs on."""
+def chrome(downloads: str | None = None) -> Iterator[Any]:
+    """Headless chromium (``--headless=new --no-sandbox``) with its console and network logs on.
+
+    ``downloads``: the folder that files the page downloads go to.
+    """
     need_browser()
     os.environ["SE_OFFLINE"] = "true"  # Selenium Manager must not look for drivers on the network
     from selenium import webdriver
@@ -70,6 +73,8 @@ def chrome() -> Iterator[Any]:
     options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
     driver.set_window_size(*WINDOW)
+    if downloads is not None:
+        driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
     try:
         yield driver
     finally:

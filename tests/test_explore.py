@@ -8,7 +8,6 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from numerics import assert_within, unit_roundoff
 
 from npoptim.engine.paths import run_path
 from npoptim.engine.theory import spectral_radius
@@ -25,6 +24,7 @@ from npoptim.explore.state import (
     to_query,
 )
 from npoptim.optimizers.registry import BOOK_OPTIMIZERS, OPTIMIZERS, create_optimizer
+from numerics import assert_within, unit_roundoff
 
 U = unit_roundoff()
 

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
+
 from browser import WINDOW, chrome, need_browser, serving, wait_for
 
 pytest.importorskip("dash")
@@ -30,19 +31,26 @@ return g && g.data ? g.data.filter(t => t.meta).map(t => [t.meta, t.x, t.y]) : n
 
 
 @pytest.fixture(scope="module")
-def page():
+def downloads(tmp_path_factory):
+    return tmp_path_factory.mktemp("downloads")
+
+
+@pytest.fixture(scope="module")
+def page(downloads):
     need_browser()
     from npoptim.explore.app import create_app
 
-    with serving(create_app()) as server, chrome() as driver:
+    with serving(create_app()) as server, chrome(downloads) as driver:
         yield driver, server
 
 
 def load(driver, server, query: str = "", count: int | None = 6) -> dict[str, np.ndarray]:
     """Open the page at ``query``; wait for ``count`` drawn paths; return ``{name: (k+1, 2) points}``."""
     driver.get(server.url + query)
-    got = wait_for(lambda: (lambda p: p if p and (count is None or len(p) == count) else None)(
-        driver.execute_script(PATHS)), what=f"{count} paths drawn")
+    got = wait_for(
+        lambda: (lambda p: p if p and (count is None or len(p) == count) else None)(driver.execute_script(PATHS)),
+        what=f"{count} paths drawn",
+    )
     return {name: np.column_stack([x, y]) for name, x, y in got}
 
 
@@ -116,10 +124,14 @@ def test_a_click_on_the_map_moves_the_start(page):
     # The clicked point in data coordinates: the drag layer's centre is the domain's centre, (0, 0);
     # the click lands on the contour grid point nearest to it (the grid's spacing: 20/120 and 10/120).
     width, height = driver.execute_script(
-        "const l = document.querySelector('#paths .js-plotly-plot')._fullLayout; return [l.xaxis._length, l.yaxis._length]")
+        "const l = document.querySelector('#paths .js-plotly-plot')._fullLayout;"
+        "return [l.xaxis._length, l.yaxis._length]"
+    )
     want = np.array([60 * 20 / width, -40 * 10 / height])
-    paths = wait_for(lambda: (lambda p: p if abs(p["sgd"][0, 0] + 7.0) > 1e-9 else None)(drawn(driver)),
-                     what="paths from the clicked start")
+    paths = wait_for(
+        lambda: (lambda p: p if abs(p["sgd"][0, 0] + 7.0) > 1e-9 else None)(drawn(driver)),
+        what="paths from the clicked start",
+    )
     start = paths["sgd"][0]
     assert np.all(np.abs(start - want) <= np.array([20 / 120, 10 / 120]) + 1e-9), (start, want)
     ref = run_path("anisotropic", create_optimizer("momentum", lr=0.1), tuple(start), 30).points
@@ -146,8 +158,12 @@ def test_tune_sets_the_rates_the_cli_finds(page):
     driver.find_element("id", "tune").click()
     expected = {n: round_lr(t["best_lr"]) for n, t in cli.items()}  # the sliders hold 4 significant digits
     wait_for(lambda: all(readout_lr(driver, n) == lr for n, lr in expected.items()), what=f"the tuned rates {expected}")
-    wait_for(lambda: driver.execute_script(
-        "return document.querySelector('#sensitivity .js-plotly-plot').data.length") == 12, what="the sensitivity curves")
+    wait_for(
+        lambda: (
+            driver.execute_script("return document.querySelector('#sensitivity .js-plotly-plot').data.length") == 12
+        ),
+        what="the sensitivity curves",
+    )
 
 
 def test_the_url_round_trips_the_state_and_bad_values_are_named_on_the_page(page):
@@ -156,7 +172,9 @@ def test_the_url_round_trips_the_state_and_bad_values_are_named_on_the_page(page
     query = "?function=booth&steps=50&start=2,1&show=sgd,adam&inspect=adam&sgd.lr=0.01&adam.lr=0.5&adam.beta1=0.8"
     paths = load(driver, server, query, count=2)
     asked, _ = from_query(query, names)
-    np.testing.assert_array_equal(paths["sgd"], run_path("booth", create_optimizer("sgd", lr=0.01), (2.0, 1.0), 50).points)
+    np.testing.assert_array_equal(
+        paths["sgd"], run_path("booth", create_optimizer("sgd", lr=0.01), (2.0, 1.0), 50).points
+    )
     ref = run_path("booth", create_optimizer("adam", lr=0.5, beta1=0.8, beta2=0.999), (2.0, 1.0), 50).points
     np.testing.assert_array_equal(paths["adam"], ref)
     back, notes = from_query(urlsplit(driver.current_url).query, names)
@@ -165,8 +183,38 @@ def test_the_url_round_trips_the_state_and_bad_values_are_named_on_the_page(page
 
     load(driver, server, "?steps=99999&sgd.lr=-3&show=sgd,bogus&adam.lr=nan&function=nope", count=1)
     text = driver.find_element("id", "url-messages").text
-    for part in ("unknown function 'nope'", "steps=99999 is above the limit 1000", "sgd.lr=-3 is below the limit",
-                 "unknown optimizer(s) 'bogus'", "adam.lr='nan' is not a finite number"):
+    for part in (
+        "unknown function 'nope'",
+        "steps=99999 is above the limit 1000",
+        "sgd.lr=-3 is below the limit",
+        "unknown optimizer(s) 'bogus'",
+        "adam.lr='nan' is not a finite number",
+    ):
         assert part in text, (part, text)
     assert "Traceback" not in driver.page_source
     assert severe_console(driver) == []
+
+
+def test_export_png_and_json(page, downloads):
+    from PIL import Image
+
+    driver, server = page
+    load(driver, server, "?steps=12")
+    driver.find_element("id", "json").click()
+    driver.find_element("id", "png").click()
+    numbers = wait_for(
+        lambda: (
+            (downloads / "npoptim-explore.json").is_file()
+            and json.loads((downloads / "npoptim-explore.json").read_text())
+        ),
+        what="the JSON download",
+    )
+    ref = run_path("anisotropic", create_optimizer("adam", lr=0.3), (-7.0, 2.0), 12)
+    np.testing.assert_array_equal(numbers["optimizers"]["adam"]["path"], ref.points)
+    assert numbers["steps"] == 12 and numbers["optimizers"]["adam"]["loss"] == ref.values.tolist()
+    png = wait_for(
+        lambda: (downloads / "npoptim-explore.png").is_file() and (downloads / "npoptim-explore.png"),
+        what="the PNG download",
+    )
+    wait_for(lambda: png.stat().st_size > 1000, what="the PNG written")
+    assert Image.open(png).size == (1000, 700)

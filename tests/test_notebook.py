@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from numerics import assert_within, unit_roundoff
 
 nbformat = pytest.importorskip("nbformat")

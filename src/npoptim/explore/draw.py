@@ -43,7 +43,7 @@ function(view, contour, step) {
     xaxis: {range: view.domain[0], autorange: false}, yaxis: {range: view.domain[1], autorange: false},
     legend: {orientation: 'h', y: -0.08}}};
   const lossFig = {data: loss, layout: {
-    margin: {l: 50, r: 10, t: 30, b: 40}, title: {text: 'f − f* per update', font: {size: 14}},
+    margin: {l: 50, r: 10, t: 30, b: 40}, title: {text: 'f − f* per update', font: {size: 12}, x: 0.02},
     yaxis: {type: 'log', exponentformat: 'power'}, xaxis: {title: {text: 'update'}},
     shapes: [{type: 'line', x0: k, x1: k, yref: 'paper', y0: 0, y1: 1, line: {dash: 'dot', color: 'grey'}}]}};
   const fmt = v => (v === null || v === undefined) ? '—' : Number(v).toPrecision(4);
@@ -84,7 +84,7 @@ function(view) {
                  marker: {color: o.color, size: 14, symbol: 'x-thin-open', line: {width: 2, color: o.color}}, showlegend: false});
     }
   }
-  return {data: data, layout: {margin: {l: 50, r: 10, t: 30, b: 40}, title: {text: 'contraction ρ per update: predicted (line, dot), measured (×) over ' + th.horizon + ' updates', font: {size: 12}},
+  return {data: data, layout: {margin: {l: 50, r: 10, t: 30, b: 40}, title: {text: 'ρ per update: predicted ●, measured × (' + th.horizon + ' updates)', font: {size: 12}, x: 0.02},
           xaxis: {type: 'log', title: {text: 'learning rate'}}, yaxis: {range: [0, 1.2]},
           shapes: [{type: 'line', xref: 'paper', x0: 0, x1: 1, y0: 1, y1: 1, line: {dash: 'dot', color: 'grey'}}]}};
 }
@@ -105,7 +105,7 @@ function(tuning) {
     data.push({type: 'scatter', mode: 'markers', x: [t.best_lr], y: [t.best_objective > 0 ? t.best_objective : null], showlegend: false,
                marker: {color: t.color, size: 12, symbol: 'circle-open', line: {width: 2}}});
   }
-  return {data: data, layout: {margin: {l: 50, r: 10, t: 30, b: 40}, title: {text: 'tuning: f(x_T) − f* per lr (∞: stopped)', font: {size: 12}},
+  return {data: data, layout: {margin: {l: 50, r: 10, t: 30, b: 40}, title: {text: 'Tune: f(x_T) − f* per lr', font: {size: 12}, x: 0.02},
           xaxis: {type: 'log', title: {text: 'learning rate'}}, yaxis: {type: 'log', exponentformat: 'power'}}};
 }
 """

@@ -8,8 +8,10 @@ here raises on bad input: :func:`from_query` and :func:`clamp` return the state 
 >>> state, notes = from_query("?steps=5000&sgd.lr=nan&show=sgd,sgdd", ("sgd", "adam"))
 >>> state.steps, state.lrs["sgd"], state.shown
 (1000, 0.95, ('sgd',))
->>> notes[0]
-'steps=5000 is above the limit 1000: 1000 used'
+>>> for note in notes: print(note)
+show: unknown optimizer(s) 'sgdd' ignored; offered: sgd, adam
+steps=5000 is above the limit 1000: 1000 used
+sgd.lr='nan' is not a finite number: 0.95 used
 """
 
 from __future__ import annotations
@@ -20,8 +22,18 @@ from dataclasses import dataclass, field, replace
 from urllib.parse import parse_qsl, urlencode
 
 __all__ = [
-    "ViewState", "LR_MIN", "LR_MAX", "MAX_STEPS", "HYPER_MAX", "DEFAULT_STEPS",
-    "main_hyperparameters", "default_state", "from_query", "to_query", "clamp", "round_lr",
+    "ViewState",
+    "LR_MIN",
+    "LR_MAX",
+    "MAX_STEPS",
+    "HYPER_MAX",
+    "DEFAULT_STEPS",
+    "main_hyperparameters",
+    "default_state",
+    "from_query",
+    "to_query",
+    "clamp",
+    "round_lr",
 ]
 
 #: The learning-rate sliders' range (log scale); a rate outside it is clamped.
@@ -65,8 +77,9 @@ class ViewState:
     messages: tuple[str, ...] = field(default=(), compare=False)
 
 
-def default_state(function: str = "anisotropic", names: tuple[str, ...] | None = None,
-                  shown: tuple[str, ...] | None = None) -> ViewState:
+def default_state(
+    function: str = "anisotropic", names: tuple[str, ...] | None = None, shown: tuple[str, ...] | None = None
+) -> ViewState:
     """The book's figure on ``function`` (its own start) with the optimizers ``names`` (default the book's six)."""
     from ..experiments.trajectories import default_lr
     from ..optimizers.registry import select_optimizers
@@ -78,10 +91,14 @@ def default_state(function: str = "anisotropic", names: tuple[str, ...] | None =
     names = tuple(select_optimizers(list(names) if names is not None else None))
     shown = names if shown is None else tuple(n for n in names if n in shown)
     return ViewState(
-        function=fn.name, names=names, shown=shown,
+        function=fn.name,
+        names=names,
+        shown=shown,
         lrs={n: min(max(round_lr(default_lr(n)), LR_MIN), LR_MAX) for n in names},
         hyper={n: main_hyperparameters(n) for n in names},
-        start=(float(fn.start[0]), float(fn.start[1])), steps=DEFAULT_STEPS, inspect=shown[0] if shown else names[0],
+        start=(float(fn.start[0]), float(fn.start[1])),
+        steps=DEFAULT_STEPS,
+        inspect=shown[0] if shown else names[0],
     )
 
 
@@ -132,21 +149,36 @@ def clamp(state: ViewState, base: ViewState | None = None) -> ViewState:
     for n in state.names:
         lrs[n] = round_lr(_bounded(f"{n}.lr", state.lrs.get(n, base.lrs[n]), LR_MIN, LR_MAX, base.lrs[n], notes))
         given = state.hyper.get(n, {})
-        hyper[n] = {p: _bounded(f"{n}.{p}", given.get(p, d), 0.0, HYPER_MAX, d, notes) for p, d in base.hyper[n].items()}
+        hyper[n] = {
+            p: _bounded(f"{n}.{p}", given.get(p, d), 0.0, HYPER_MAX, d, notes) for p, d in base.hyper[n].items()
+        }
     (xlo, xhi), (ylo, yhi) = fn.domain[:2]
-    start = (_bounded("start x", state.start[0], xlo, xhi, base.start[0], notes),
-             _bounded("start y", state.start[1], ylo, yhi, base.start[1], notes))
+    start = (
+        _bounded("start x", state.start[0], xlo, xhi, base.start[0], notes),
+        _bounded("start y", state.start[1], ylo, yhi, base.start[1], notes),
+    )
     shown = tuple(n for n in state.names if n in state.shown)
     inspect_ = state.inspect if state.inspect in state.names else (shown[0] if shown else state.names[0])
-    return replace(state, function=fn.name, shown=shown, lrs=lrs, hyper=hyper, start=start, steps=steps,
-                   inspect=inspect_, messages=tuple(notes))
+    return replace(
+        state,
+        function=fn.name,
+        shown=shown,
+        lrs=lrs,
+        hyper=hyper,
+        start=start,
+        steps=steps,
+        inspect=inspect_,
+        messages=tuple(notes),
+    )
 
 
 def to_query(state: ViewState) -> str:
     """The state as a URL query (``?function=...&steps=...``), read back by :func:`from_query`."""
     items: list[tuple[str, str]] = [
-        ("function", state.function), ("steps", str(state.steps)),
-        ("start", f"{state.start[0]:.6g},{state.start[1]:.6g}"), ("show", ",".join(state.shown)),
+        ("function", state.function),
+        ("steps", str(state.steps)),
+        ("start", f"{state.start[0]:.6g},{state.start[1]:.6g}"),
+        ("show", ",".join(state.shown)),
         ("inspect", state.inspect),
     ]
     for n in state.names:
@@ -179,7 +211,9 @@ def from_query(query: str, names: tuple[str, ...], function: str = "anisotropic"
         asked = [s.strip().lower() for s in raw.split(",") if s.strip()]
         unknown = [s for s in asked if s not in names]
         if unknown:
-            notes.append(f"show: unknown optimizer(s) {', '.join(map(repr, unknown))} ignored; offered: {', '.join(names)}")
+            notes.append(
+                f"show: unknown optimizer(s) {', '.join(map(repr, unknown))} ignored; offered: {', '.join(names)}"
+            )
         shown = tuple(n for n in names if n in asked)
     if "start" in q:
         raw = q.pop("start")
@@ -201,8 +235,16 @@ def from_query(query: str, names: tuple[str, ...], function: str = "anisotropic"
             lrs[name] = raw  # type: ignore[assignment]  (checked by clamp)
         else:
             hyper[name][param] = raw  # type: ignore[assignment]
-    state = ViewState(function=fspec, names=base.names, shown=shown, lrs=lrs, hyper=hyper,
-                      start=(start[0], start[1]), steps=steps, inspect=inspect_,  # type: ignore[arg-type]
-                      messages=tuple(notes))
+    state = ViewState(
+        function=fspec,
+        names=base.names,
+        shown=shown,
+        lrs=lrs,
+        hyper=hyper,
+        start=(start[0], start[1]),
+        steps=steps,
+        inspect=inspect_,  # type: ignore[arg-type]
+        messages=tuple(notes),
+    )
     out = clamp(state, base)
     return out, list(out.messages)
