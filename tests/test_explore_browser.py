@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -138,14 +139,23 @@ def test_a_click_on_the_map_moves_the_start(page):
     np.testing.assert_array_equal(paths["momentum"], ref)
 
 
-def test_play_advances_all_paths_together(page):
+def test_play_pause_step_move_all_paths_together(page):
     driver, server = page
     load(driver, server)
-    driver.find_element("id", "play").click()
-    mid = wait_for(lambda: (lambda p: p if 1 < len(p["sgd"]) < 31 else None)(drawn(driver)), what="a partial path")
+    click = lambda name: driver.execute_script(f"document.getElementById('{name}').click()")  # noqa: E731
+    click("play")  # from the last update, Play starts again at update 0
+    mid = wait_for(lambda: (lambda p: p if 1 < len(p["sgd"]) < 25 else None)(drawn(driver)), what="a partial path")
     assert len({len(v) for v in mid.values()}) == 1  # all paths at the same update
+    click("play")  # pause
+    time.sleep(0.4)
+    paused = len(drawn(driver)["sgd"])
+    time.sleep(0.6)
+    assert len(drawn(driver)["sgd"]) == paused < 31
+    click("step-once")
+    wait_for(lambda: len(drawn(driver)["sgd"]) == paused + 1, what="one step")
+    assert driver.find_element("id", "step-label").text == f"update {paused} / 30"
+    click("play")  # resume to the end
     wait_for(lambda: len(drawn(driver)["sgd"]) == 31, what="the play to reach the last update")
-    assert driver.find_element("id", "step-label").text == "update 30 / 30"
     assert "effective lr" in driver.find_element("id", "inspect-text").text
 
 

@@ -313,6 +313,9 @@ def create_app(
         Output("contour-of", "data"),
         Output("url", "search"),
         Output("messages", "children"),
+        Output("step", "value"),
+        Output("step", "max"),
+        Output("ticker", "disabled"),
         *readouts,
         *_state_inputs(names, base.hyper),
         State("contour-of", "data"),
@@ -324,7 +327,9 @@ def create_app(
             view = compute_view(state)
             grid = dash.no_update if current == state.function else contour(state.function)
             reads = [_readout(view["optimizers"].get(n)) for n in names]
-            return (view, grid, state.function, to_query(state), _messages(view["messages"]), *reads)
+            # The scrub slider goes to the last update with the new view (one round of drawing, not two).
+            return (view, grid, state.function, to_query(state), _messages(view["messages"]), state.steps,
+                    state.steps, True, *reads)
         except Exception as exc:  # never a traceback on the page, never a dead server
             note = f"could not compute this view ({type(exc).__name__}: {exc}); change a setting"
             return (
@@ -333,7 +338,7 @@ def create_app(
                 dash.no_update,
                 dash.no_update,
                 _messages([note]),
-                *[dash.no_update] * len(names),
+                *[dash.no_update] * (3 + len(names)),
             )
 
     @app.callback(
@@ -416,18 +421,15 @@ def create_app(
     app.clientside_callback(draw.SENSITIVITY, Output("sensitivity", "figure"), Input("tuning", "data"))
     app.clientside_callback(
         draw.PLAYER,
-        Output("step", "value"),
-        Output("ticker", "disabled"),
+        Output("step", "value", allow_duplicate=True),
+        Output("ticker", "disabled", allow_duplicate=True),
         Input("play", "n_clicks"),
         Input("step-once", "n_clicks"),
         Input("ticker", "n_intervals"),
-        Input("view", "data"),
         State("step", "value"),
+        State("step", "max"),
         State("ticker", "disabled"),
         prevent_initial_call=True,
-    )
-    app.clientside_callback(
-        "function(view) { return view ? view.steps : 30; }", Output("step", "max"), Input("view", "data")
     )
     app.clientside_callback(
         draw.PNG, Output("png-done", "children"), Input("png", "n_clicks"), prevent_initial_call=True

@@ -16,9 +16,14 @@ function(view, contour, step) {
   const nu = window.dash_clientside.no_update;
   if (!view || !contour) { return [nu, nu, nu, nu]; }
   const k = (step === null || step === undefined) ? view.steps : Math.min(step, view.steps);
-  const traces = [{type: 'contour', x: contour.x, y: contour.y, z: contour.z, colorscale: 'Greys',
-                   reversescale: true, showscale: false, ncontours: 25, opacity: 0.45,
-                   contours: {coloring: 'heatmap'}, hoverinfo: 'x+y', name: 'f', line: {width: 0.5}}];
+  // Shading: a heatmap of the 121 x 121 grid (it also takes the clicks); level lines on every other grid
+  // point: a filled 121 x 121 contour would double the redraw time of a slider move.
+  const every2 = a => a.filter((_, i) => i % 2 === 0);
+  const traces = [{type: 'heatmap', x: contour.x, y: contour.y, z: contour.z, colorscale: 'Greys',
+                   reversescale: true, showscale: false, opacity: 0.35, hoverinfo: 'x+y', name: 'f'},
+                  {type: 'contour', x: every2(contour.x), y: every2(contour.y), z: every2(contour.z).map(every2),
+                   ncontours: 15, showscale: false, contours: {coloring: 'lines'}, colorscale: 'Greys',
+                   line: {width: 0.6}, opacity: 0.6, hoverinfo: 'skip', name: 'f levels'}];
   const loss = [];
   for (const name of view.shown) {
     const o = view.optimizers[name];
@@ -110,21 +115,23 @@ function(tuning) {
 }
 """
 
-# Inputs: play clicks, step clicks, interval ticks, view.  State: step, max, interval disabled.  Outputs: step, disabled.
+# Inputs: play clicks, step clicks, interval ticks.  State: step, its max, interval disabled.  Outputs: step, disabled.
+# (A new view sets the step to its last update on the server's answer itself: one round of drawing.)
 PLAYER = r"""
-function(play, stepClicks, ticks, view, step, disabled) {
+function(play, stepClicks, ticks, step, steps, disabled) {
   const nu = window.dash_clientside.no_update;
-  const trig = (window.dash_clientside.callback_context.triggered[0] || {}).prop_id || '';
-  const steps = view ? view.steps : 0;
-  if (trig.startsWith('view.')) { return [steps, true]; }
+  const ids = (window.dash_clientside.callback_context.triggered || []).map(t => t.prop_id || '');
+  const trig = ids.find(i => i.startsWith('play.')) || ids.find(i => i.startsWith('step-once.')) || ids[0] || '';
+  steps = steps || 0; step = step || 0;
   if (trig.startsWith('play.')) {
     if (!disabled) { return [nu, true]; }
     return [(step >= steps ? 0 : step), false];
   }
-  if (trig.startsWith('step-once.')) { return [Math.min((step || 0) + 1, steps), true]; }
-  if (trig.startsWith('ticker.')) {
+  if (trig.startsWith('step-once.')) { return [Math.min(step + 1, steps), true]; }
+  if (trig.startsWith('ticker.')) {  // a tick never re-enables the ticker: a pause in between wins
+    if (disabled) { return [nu, nu]; }
     if (step >= steps) { return [steps, true]; }
-    return [step + 1, false];
+    return [step + 1, nu];
   }
   return [nu, nu];
 }
