@@ -205,6 +205,24 @@ def test_the_url_round_trips_the_state_and_bad_values_are_named_on_the_page(page
     assert severe_console(driver) == []
 
 
+def test_bad_values_typed_on_the_page_are_clamped_with_a_message(page):
+    from selenium.webdriver.common.keys import Keys
+
+    driver, server = page
+    load(driver, server)
+    box = driver.find_element("id", "steps")
+    box.clear()
+    box.send_keys("5000", Keys.ENTER)
+    wait_for(lambda: "steps=5000 is above the limit 1000: 1000 used" in driver.find_element("id", "messages").text,
+             what="the message about steps")
+    wait_for(lambda: len(drawn(driver)["sgd"]) == 1001, what="1000 steps drawn")
+    box = driver.find_element("id", "hp-momentum-momentum")
+    box.clear()
+    box.send_keys("-3", Keys.ENTER)
+    wait_for(lambda: "momentum.momentum" in driver.find_element("id", "messages").text, what="the message on momentum")
+    assert severe_console(driver) == []
+
+
 def test_export_png_and_json(page, downloads):
     from PIL import Image
 

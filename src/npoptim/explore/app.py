@@ -18,7 +18,7 @@ from typing import Any
 
 from . import draw
 from .compute import color_of, compute_view, contour, tune
-from .state import LR_MAX, LR_MIN, MAX_STEPS, ViewState, clamp, default_state, from_query, round_lr, to_query
+from .state import LR_MAX, LR_MIN, ViewState, clamp, default_state, from_query, round_lr, to_query
 
 __all__ = ["create_app"]
 
@@ -46,9 +46,7 @@ def _controls(state: ViewState, functions: list[str]) -> list[Any]:
             dcc.Input(
                 id="steps",
                 type="number",
-                min=1,
-                max=MAX_STEPS,
-                step=1,
+                step="any",
                 value=state.steps,
                 debounce=True,
                 style={"width": "70px"},
@@ -78,8 +76,6 @@ def _controls(state: ViewState, functions: list[str]) -> list[Any]:
                     dcc.Input(
                         id=f"hp-{n}-{p}",
                         type="number",
-                        min=0,
-                        max=1,
                         step="any",
                         value=v,
                         debounce=True,
