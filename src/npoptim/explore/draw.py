@@ -89,7 +89,7 @@ function(view) {
                  marker: {color: o.color, size: 14, symbol: 'x-thin-open', line: {width: 2, color: o.color}}, showlegend: false});
     }
   }
-  return {data: data, layout: {margin: {l: 50, r: 10, t: 30, b: 40}, title: {text: 'ρ per update: predicted ●, measured × (' + th.horizon + ' updates)', font: {size: 12}, x: 0.02},
+  return {data: data, layout: {margin: {l: 50, r: 10, t: 30, b: 40}, title: {text: 'ρ: predicted ●, measured ×', font: {size: 12}, x: 0.02},
           xaxis: {type: 'log', title: {text: 'learning rate'}}, yaxis: {range: [0, 1.2]},
           shapes: [{type: 'line', xref: 'paper', x0: 0, x1: 1, y0: 1, y1: 1, line: {dash: 'dot', color: 'grey'}}]}};
 }
