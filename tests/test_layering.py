@@ -26,6 +26,7 @@ FLOORS: dict[str, str] = {
     "sweeps": "sweeps",
     "report": "report", "plotting": "report",
     "experiments": "experiments",
+    "explore": "explore",
     "cli": "cli",
     "": "top",  # npoptim/__init__.py: the public names
 }
@@ -40,7 +41,8 @@ ALLOWED: dict[str, set[str]] = {
     "sweeps": {"base", "optimizers", "problems", "engine", "sweeps"},
     "report": {"base", "optimizers", "problems", "engine", "report"},
     "experiments": {"base", "optimizers", "problems", "engine", "report", "experiments"},
-    "cli": {"base", "optimizers", "problems", "engine", "sweeps", "report", "experiments", "grading", "cli"},
+    "explore": {"base", "optimizers", "problems", "engine", "experiments", "explore"},
+    "cli": {"base", "optimizers", "problems", "engine", "sweeps", "report", "experiments", "explore", "grading", "cli"},
     "top": {"base", "optimizers"},
 }
 

@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "sweep": "npoptim.cli.sweep",
     "schedule": "npoptim.cli.schedule",
     "check": "npoptim.cli.check",
+    "explore": "npoptim.cli.explore",
 }
 
 

@@ -56,6 +56,7 @@ def run_path(
     *,
     noise: Callable[[], np.ndarray] | None = None,
     ceiling: float | None = None,
+    observe: Callable[[int, np.ndarray, Any], None] | None = None,
 ) -> Run:
     """Minimise ``function`` (an :class:`~npoptim.functions.Objective` or a spec) with ``optimizer``, ``steps`` updates.
 
@@ -63,7 +64,9 @@ def run_path(
     ``optimizer.update(params, {"xy": function.gradient(x)})``.  ``noise()``,
     when given, is added to every gradient (a stochastic gradient); ``ceiling``,
     when given, replaces the relative divergence bound by an absolute one on
-    :math:`f - f^*` (checked at the start too).
+    :math:`f - f^*` (checked at the start too).  ``observe(k, grad, optimizer)``, when given, is
+    called after the ``k``-th update that the run keeps (``k = 1, 2, ...``), with the gradient that
+    update used: the explorer reads the optimizer's state there.
 
     >>> from npoptim import SGD
     >>> run = run_path("anisotropic", SGD(lr=0.95), (-7.0, 2.0), 2)
@@ -104,6 +107,8 @@ def run_path(
                 break
             points.append(x.copy())
             values.append(value)
+            if observe is not None:
+                observe(len(points) - 1, grad, optimizer)
     return Run(points=np.array(points), values=np.array(values), stopped=stopped)
 
 
