@@ -17,6 +17,8 @@ checked against torch.optim in test_parity_torch.py.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import tracemalloc
 
 import numpy as np
@@ -297,3 +299,33 @@ def test_steady_state_steps_allocate_nothing():
     assert fast.last_update_backend == "numba" and fast._fused_plan.lane is not None
     assert growth <= 0, growth
     assert leaked >= 200 * 16, leaked
+
+
+def test_auto_loads_the_serial_kernel_only_after_enough_numpy_steps_in_a_fresh_process():
+    """A short script on a tiny problem never imports numba; once the process has spent
+    AUTO_LOAD_AFTER_SECONDS in NumPy-path steps (set here directly, not waited for), the next small
+    call starts the background load and the steps switch to the serial kernel, with the same bits."""
+    code = """
+import sys, time, numpy as np, npoptim
+from npoptim.optimizers import fused
+p, q = {"x": np.array([1.0, -2.0])}, {"x": np.array([1.0, -2.0])}
+auto, ref = npoptim.Adam(lr=0.1), npoptim.Adam(lr=0.1, backend="numpy")
+def step(i):
+    g = {"x": np.array([np.sin(i), np.cos(i)])}
+    auto.update(p, g)
+    ref.update(q, g)
+for i in range(200):
+    step(i)
+before = ("numba" in sys.modules, auto.last_update_backend)
+fused._reference_seconds = fused.AUTO_LOAD_AFTER_SECONDS
+deadline, i = time.monotonic() + 120, 200
+while auto.last_update_backend != "numba" and time.monotonic() < deadline:
+    step(i)
+    i += 1
+    time.sleep(0.001)
+for j in range(5):
+    step(i + j)
+print(before[0], before[1], auto.last_update_backend, np.array_equal(p["x"], q["x"]), auto._fused_plan.lane is not None)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=180)
+    assert out.stdout.split() == ["False", "numpy", "numba", "True", "True"]

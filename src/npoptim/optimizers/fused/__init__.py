@@ -81,10 +81,13 @@ AUTO_MIN_ELEMENTS = 1 << 18
 #: ``backend="auto"`` also uses the compiled path, once that rule's serial kernel is loaded.
 SERIAL_MAX_ELEMENTS = 1 << 18
 
-#: ``backend="auto"``: after this many small calls in a process, start loading the serial
-#: kernels in the background (a short script never pays numba's start-up).
-AUTO_LOAD_AFTER_SMALL_CALLS = 500
-_small_calls = 0
+#: ``backend="auto"``: once a process has spent this many seconds in NumPy-path steps, a small
+#: call starts loading its serial kernel in the background.  Loading (import numba, load the
+#: machine code: 1-3 s of CPU, mostly holding the GIL) pays off only for a process that goes on
+#: stepping for longer than that: a 25,000-call sweep (0.4 s of steps) ran 2.3x slower when it
+#: loaded after its first 500 calls (docs/performance.md).
+AUTO_LOAD_AFTER_SECONDS = 2.0
+_reference_seconds = 0.0
 
 _NONE_ID = id(None)
 _FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -427,19 +430,21 @@ def try_update(opt: Any, params: Any, grads: Any, replanned: bool = False) -> bo
 
 def _auto_accepts(opt: Any, params: dict[str, Any]) -> bool:
     """``backend="auto"``: whether a call with no plan yet goes to the compiled path (see BACKENDS' doc)."""
-    global _small_calls
-    dtypes = {p.dtype for p in params.values() if isinstance(p, np.ndarray)}
     total = sum(getattr(p, "size", 0) for p in params.values())
+    dtypes = {p.dtype for p in params.values() if isinstance(p, np.ndarray)}
     if total >= AUTO_MIN_ELEMENTS:
         return _warm_in_background(opt, dtypes)
-    if total > SERIAL_MAX_ELEMENTS or len(dtypes) != 1:
-        return False  # a parallel region would cost more than NumPy's passes here
-    if all(_warm_serial.get((opt._fused_kernel, dt)) for dt in dtypes):
+    if total > SERIAL_MAX_ELEMENTS or len(dtypes) != 1 or not dtypes <= set(_FAST_DTYPES):
+        return False  # a parallel region would cost more than NumPy's passes here (or no kernel fits)
+    if _warm_serial.get((opt._fused_kernel, next(iter(dtypes)))):
         return True
-    _small_calls += 1
-    if _small_calls >= AUTO_LOAD_AFTER_SMALL_CALLS:
-        _warm_in_background(opt, dtypes, serial=True)
-    return False
+    return _reference_seconds >= AUTO_LOAD_AFTER_SECONDS and _warm_in_background(opt, dtypes, serial=True)
+
+
+def note_reference_seconds(seconds: float) -> None:
+    """``backend="auto"``: a step ran on the NumPy path for want of a loaded kernel; count its time."""
+    global _reference_seconds
+    _reference_seconds += seconds
 
 
 def _check_headers(k: Any, plan: Plan, ptuple: int, gtuple: int) -> str:
