@@ -57,3 +57,24 @@ def _within(printed: float, ratio, a: float, b: float) -> bool:
     """``printed`` (rounded to 1) is ``ratio(a, b)`` for some a, b within 0.005 of the printed ones."""
     values = [ratio(x, y) for x in (a - 0.005, a + 0.005) for y in (b - 0.005, b + 0.005)]
     return min(values) - 0.5 <= printed <= max(values) + 0.5
+
+
+def test_small_call_benchmark_reports_every_contender_and_its_ratios(capsys, markdown_rows):
+    """benchmarks/bench_small.py on a tiny budget: a row per contender (no teaching code for Lion), and the
+    'x teaching' column is the ratio of the printed times (to the rounding of those times)."""
+    spec = importlib.util.spec_from_file_location("bench_small", BENCH.parent / "bench_small.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    argv = ["--cases", "tiny", "mlp", "--rules", "adam", "lion", "--dtypes", "float32", "--rounds", "2"]
+    assert module.main([*argv, "--scale", "0.1", "--no-torch"]) == 0
+    rows = markdown_rows(capsys.readouterr().out, "| case")
+    impls = {(r[0], r[2], r[3]) for r in rows}
+    for case, rule in (("tiny", "sgd"), ("tiny", "adam"), ("mlp", "adam"), ("mlp", "lion")):
+        for impl in ("npoptim default", "npoptim numpy", "teaching code", "copy floor"):
+            assert (case, rule, impl) in impls, (case, rule, impl)
+    for r in rows:
+        if r[5] and r[4] != "n/a":  # x teaching = time / the teaching code's time in the same cell
+            teach = next(float(q[4]) for q in rows if q[:3] == r[:3] and q[3] == "teaching code")
+            t = float(r[4])  # times printed to 0.1 us, ratios to 0.01
+            lo, hi = (t - 0.05) / (teach + 0.05), (t + 0.05) / max(teach - 0.05, 1e-9)
+            assert lo - 0.005 <= float(r[5]) <= hi + 0.005, r

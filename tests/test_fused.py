@@ -455,13 +455,25 @@ def test_auto_backend_switches_to_the_compiled_path():
     assert_same(auto, pa, ref, pr)
 
 
-def test_auto_backend_keeps_small_problems_on_the_numpy_path():
-    """Below AUTO_MIN_ELEMENTS the thread wake-ups cost more than NumPy's passes: "auto" stays on NumPy."""
+def test_auto_backend_sends_small_problems_to_the_serial_kernel_once_loaded():
+    """Below AUTO_MIN_ELEMENTS a parallel region costs more than NumPy's passes: "auto" takes the serial
+    kernel (no thread wake-ups) once it is loaded (here by the module's warm_up), with the reference's bits;
+    small calls of two dtypes (two groups, no serial plan) stay on NumPy."""
     rng = np.random.default_rng(18)
     p0 = params_for(rng, np.float64, [(fused.AUTO_MIN_ELEMENTS - 10,), (3, 3)])
-    opt = OPTIMIZERS["adam"]()
+    opt, ref = OPTIMIZERS["adam"](), OPTIMIZERS["adam"](backend="numpy")
+    pr = copy(p0)
     for _ in range(3):
-        opt.update(p0, {k: rng.standard_normal(v.shape) for k, v in p0.items()})
+        g = {k: rng.standard_normal(v.shape) for k, v in p0.items()}
+        opt.update(p0, g)
+        ref.update(pr, g)
+        assert opt.last_update_backend == "numba" and opt._fused_plan.serial
+    assert opt._fused_plan.lane is not None  # the steady state: the next identical call takes the lane
+    assert_same(opt, p0, ref, pr)
+    mixed = {"a": np.zeros(5, np.float32), "b": np.zeros(5)}
+    opt = OPTIMIZERS["adam"]()
+    for _ in range(2):
+        opt.update(mixed, {k: np.ones_like(v) for k, v in mixed.items()})
         assert opt.last_update_backend == "numpy"
     big = {"w": np.zeros(fused.AUTO_MIN_ELEMENTS)}
     forced = OPTIMIZERS["adam"](backend="numba")
@@ -547,34 +559,37 @@ print(paths[0], paths[-1], same)
 @pytest.mark.slow
 def test_kernels_have_no_fma_and_no_fast_math_flags(tmp_path):
     """The bit-equality claim's premise, on this machine's CPU: compile the multiply-add-heaviest drivers
-    afresh (an empty cache directory, so the code can be inspected) and find no fused multiply-add
-    instruction in their machine code and no fast-math flag or FMA intrinsic in their LLVM IR."""
+    afresh (an empty cache directory, so the code can be inspected), parallel and serial, and find no
+    fused multiply-add instruction in their machine code and no fast-math flag or FMA intrinsic in their
+    LLVM IR."""
     code = """
 import re, numpy as np
 from npoptim import OPTIMIZERS
 from npoptim.optimizers import fused
-from npoptim.optimizers.fused import kernels
+from npoptim.optimizers.fused import kernels, serial
 cases = [("adam", {}), ("nadam", {}), ("adadelta", {}), ("rmsprop", {"centered": True, "momentum": 0.5})]
 for dtype in (np.float32, np.float64):
     for rule, extra in cases:
-        p = {"w": np.ones(fused.BLOCK + 3, dtype)}
-        opt = OPTIMIZERS[rule](backend="numba", **extra)
-        opt.update(p, {"w": np.ones_like(p["w"])})
-        assert opt.last_update_backend == "numba"
+        for size in (fused.SERIAL_MAX_ELEMENTS + 1, 5):  # the parallel driver, the serial kernel
+            p = {"w": np.ones(size, dtype)}
+            opt = OPTIMIZERS[rule](backend="numba", **extra)
+            opt.update(p, {"w": np.ones_like(p["w"])})
+            assert opt.last_update_backend == "numba"
 fma = re.compile(r"\\b(v?fn?m(?:add|sub)\\w*|fml[as]\\w*)\\b")
 fast = re.compile(r"\\bf(?:add|sub|mul|div|neg)\\s+(?:fast|contract|reassoc|nnan|ninf|nsz|arcp|afn)\\b")
 seen = 0
 for name in ("adam", "nadam", "adadelta", "rmsprop_centered_momentum"):
-    for sig in kernels.DRIVERS[name].signatures:
-        lib = kernels.DRIVERS[name].overloads[sig].library
-        asm, ir = lib.get_asm_str(), lib.get_llvm_str()
-        assert len(asm) > 1000, "no machine code to inspect"
-        assert not fma.search(asm), (name, fma.search(asm).group(0))
-        assert not fast.search(ir) and "llvm.fma" not in ir and "fmuladd" not in ir, name
-        seen += 1
+    for fn in (kernels.DRIVERS[name], serial.SERIAL[name]):
+        for sig in fn.signatures:
+            lib = fn.overloads[sig].library
+            asm, ir = lib.get_asm_str(), lib.get_llvm_str()
+            assert len(asm) > 1000, "no machine code to inspect"
+            assert not fma.search(asm), (name, fma.search(asm).group(0))
+            assert not fast.search(ir) and "llvm.fma" not in ir and "fmuladd" not in ir, name
+            seen += 1
 print(seen)
 """
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
-    assert int(out.stdout.split()[-1]) == 8
+    assert int(out.stdout.split()[-1]) == 16

@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import math
 import numbers
+import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -120,6 +121,8 @@ class Optimizer:
     _fused_kernel: ClassVar[str | None] = None
     #: Constructor options that select each of the rule's kernels (``_kernel_for``); ``fused.warm_up`` loads them all.
     _fused_variants: ClassVar[tuple[dict[str, Any], ...]] = ({},)
+    #: True when ``_fused_scalars`` does not depend on the step ``t`` (the small-call lane then reuses them).
+    _fused_step_free: ClassVar[bool] = False
     #: Whether ``_rule`` is element-wise, so it may run on pieces of an array
     #: (set False for a rule that uses whole-array quantities, e.g. a norm).
     _elementwise: ClassVar[bool] = True
@@ -174,7 +177,12 @@ class Optimizer:
 
     @classmethod
     def _all_checks(cls) -> dict[str, Any]:
-        return {**cls.checks, **cls._common_checks}
+        """Hyperparameter name -> check (built once per class: every attribute set reads it)."""
+        cached = cls.__dict__.get("_all_checks_cache")
+        if cached is None:
+            cached = {**cls.checks, **cls._common_checks}
+            type.__setattr__(cls, "_all_checks_cache", cached)
+        return cached
 
     @classmethod
     def _slots_for(cls, hyper: Mapping[str, Any]) -> tuple[str, ...]:
@@ -190,6 +198,7 @@ class Optimizer:
         """Fix the slots and the kernel for the current hyperparameters (construction, load_state_dict)."""
         object.__setattr__(self, "slots", slots)
         object.__setattr__(self, "_fused_kernel", self._kernel_for(self._hyper))
+        object.__setattr__(self, "_fused_plan", None)  # a plan (and its lane) is made for one configuration
 
     # Hyperparameters are validated whenever they are set, also after
     # construction (``opt.lr = 0.1`` for a hand-made decay).
@@ -205,6 +214,7 @@ class Optimizer:
                     f"construct {cls}({name}={value!r}) instead"
                 )
             self._hyper[name] = value
+            self._drop_lane()  # the small-call lane holds per-step scalars made from the old values
         elif not name.startswith("_") and "_constructed" in self.__dict__ and not hasattr(self, name):
             # ``opt.learning_rate = 0.1`` would otherwise create an attribute that nothing reads
             raise AttributeError(
@@ -231,6 +241,13 @@ class Optimizer:
         fast = value != "numpy" and self._fused_kernel is not None and _fused.fast_path_possible()
         object.__setattr__(self, "_use_fused", fast)
         object.__setattr__(self, "_fused_plan", None)
+
+    def _drop_lane(self) -> None:
+        """Send the next call through the general path (the fast path's plan stays)."""
+        plan = self.__dict__.get("_fused_plan")
+        if plan is not None and plan.lane is not None:
+            plan.lane.sync()
+            plan.lane = None
 
     @property
     def hyperparameters(self) -> dict[str, Any]:
@@ -277,6 +294,11 @@ class Optimizer:
         clipped gradients), then weight decay and the rule, at the learning
         rate ``resolve_lr(self.lr, self.step_count)``.
         """
+        plan = self._fused_plan
+        if plan is not None and plan.lane is not None:  # a small call like the last one (fused/small.py)
+            if plan.lane(params, grads):
+                return
+            self._drop_lane()
         lr = resolve_lr(self.lr, self.step_count)
         clipping = self.clip_norm is not None or self.clip_value is not None
         work = None
@@ -293,6 +315,7 @@ class Optimizer:
         if self._fused_plan is not None:  # the reference path below may change step counts and state
             self._fused_plan.stale = True
         self.last_update_backend = "numpy"
+        t0 = time.perf_counter()
         if work is None:
             work = self._prepare(params, grads)
         propagate = self.on_nonfinite == "propagate"
@@ -321,6 +344,8 @@ class Optimizer:
             self.step_count += 1
         if clipping:
             self.last_grad_norm = norm
+        if self._use_fused and self._backend == "auto":  # what a loaded kernel would have saved: see fused
+            _fused.note_reference_seconds(time.perf_counter() - t0)
 
     def _clip(self, work: list[tuple[str, np.ndarray, np.ndarray, Any]]) -> tuple[list[Any], float]:
         """Clip the validated gradients of a call; return new ``work`` and the global norm.

@@ -281,6 +281,7 @@ class Adadelta(Optimizer):
 
     slots = ("h", "d")
     _fused_kernel = "adadelta"  # element loop in fused/kernels.py; same operations, same order
+    _fused_step_free = True  # _fused_scalars does not depend on t
     checks = {"lr": learning_rate, "decay_rate": unit_interval, "eps": nonnegative}
 
     def __init__(
@@ -432,6 +433,7 @@ class Lion(Optimizer):
 
     slots = ("m",)
     _fused_kernel = "lion"  # element loop in fused/kernels.py; same operations, same order
+    _fused_step_free = True  # _fused_scalars does not depend on t
     checks = {"lr": learning_rate, "beta1": unit_interval, "beta2": unit_interval}
 
     def __init__(

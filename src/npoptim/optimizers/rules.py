@@ -35,6 +35,7 @@ class SGD(Optimizer):
     """
 
     _fused_kernel = "sgd"  # element loop in fused/kernels.py; same operations, same order
+    _fused_step_free = True  # _fused_scalars does not depend on t
     checks = {"lr": learning_rate}
 
     def __init__(
@@ -87,6 +88,7 @@ class Momentum(Optimizer):
 
     slots = ("v",)
     _fused_kernel = "momentum"  # element loop in fused/kernels.py; same operations, same order
+    _fused_step_free = True  # _fused_scalars does not depend on t
     checks = {"lr": learning_rate, "momentum": unit_interval}
 
     def __init__(
@@ -145,6 +147,7 @@ class Nesterov(Optimizer):
 
     slots = ("v",)
     _fused_kernel = "nesterov"  # element loop in fused/kernels.py; same operations, same order
+    _fused_step_free = True  # _fused_scalars does not depend on t
     checks = {"lr": learning_rate, "momentum": unit_interval}
 
     def __init__(
@@ -286,6 +289,7 @@ class RMSprop(Optimizer):
 
     slots = ("h",)
     _fused_kernel = "rmsprop"  # element loop in fused/kernels.py; same operations, same order
+    _fused_step_free = True  # _fused_scalars does not depend on t
     checks = {
         "lr": learning_rate,
         "decay_rate": unit_interval,

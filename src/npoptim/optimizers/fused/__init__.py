@@ -41,16 +41,17 @@ that share memory, mappings other than ``dict``, and rules without a kernel.
 
 from __future__ import annotations
 
-import ctypes
 import functools
 import importlib.util
 import operator
 import os
-import pickle
 import threading
 from typing import Any
 
 import numpy as np
+
+from . import small
+from .layout import ndarray_layout as _ndarray_layout
 
 __all__ = ["BACKENDS", "numba_available", "try_update", "warm_up", "load_kernels", "declare_classes"]
 
@@ -75,13 +76,26 @@ BLOCK = 1 << 16
 #: ignores it.
 AUTO_MIN_ELEMENTS = 1 << 18
 
+#: Plans of one dtype and at most this many elements run serially: header check, finite
+#: check and update in ONE compiled call, no parallel region (``small.py``).  Below it
+#: ``backend="auto"`` also uses the compiled path, once that rule's serial kernel is loaded.
+SERIAL_MAX_ELEMENTS = 1 << 18
+
+#: ``backend="auto"``: once a process has spent this many seconds in NumPy-path steps, a small
+#: call starts loading its serial kernel in the background.  Loading (import numba, load the
+#: machine code: 1-3 s of CPU, mostly holding the GIL) pays off only for a process that goes on
+#: stepping for longer than that: a 25,000-call sweep (0.4 s of steps) ran 2.3x slower when it
+#: loaded after its first 500 calls (docs/performance.md).
+AUTO_LOAD_AFTER_SECONDS = 2.0
+_reference_seconds = 0.0
+
 _NONE_ID = id(None)
 _FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _lock = threading.Lock()  # numba's workqueue threading layer must not be entered by two threads at once
 _kernels: Any = None
-_layout: np.ndarray | None = None
 # backend="auto" loads kernels in the background: (class, dtype) -> True when loaded, False while loading
 _warm: dict[tuple[str, np.dtype], bool] = {}  # keyed by kernel name: options may have their own kernel
+_warm_serial: dict[tuple[str, np.dtype], bool] = {}  # the same for the serial kernels
 _warm_errors: list[BaseException] = []
 
 
@@ -119,59 +133,6 @@ def _configure_threading() -> None:
         numba.config.THREADING_LAYER_PRIORITY = ["tbb", "workqueue", "omp"]
 
 
-def _ndarray_layout() -> np.ndarray | None:
-    """Byte offsets of (ob_type, data, nd, dimensions, descr, flags) in an ndarray object
-    and of (type_num, byteorder) in a dtype object.
-
-    These are fields of NumPy's public C structs ``PyArrayObject_fields`` and
-    ``PyArray_Descr`` (unchanged from NumPy 1.x to 2.x); the offsets are derived
-    from the running interpreter and verified against Python-level attributes of
-    several arrays and dtypes.  ``None`` if anything disagrees (then the fast
-    path is never used).
-    """
-    global _layout
-    if _layout is not None:
-        return _layout if _layout.size else None
-    ptr = ctypes.sizeof(ctypes.c_void_p)
-    o_type = object.__basicsize__ - ptr  # ob_type is the last field of PyObject
-    o_data = object.__basicsize__
-    offsets = [o_type, o_data, o_data + ptr, o_data + 2 * ptr, o_data + 5 * ptr, o_data + 6 * ptr]
-    offsets += [o_data + ptr + 4, o_data + ptr + 2]  # dtype: type_num (int), byteorder (char)
-    offsets += [tuple.__basicsize__]  # tuple: first item pointer
-    layout = np.array(offsets, np.int64)
-    samples = [
-        np.zeros((3, 5), np.float32),
-        np.zeros(7, np.float64)[::2],
-        np.zeros((2, 3, 4), np.float64, order="F"),
-        np.zeros(0, np.float32),
-        np.array(1.0),
-    ]
-    samples[2].flags.writeable = False
-    ok = True
-    for a in samples:
-        base = id(a)
-        dims = ctypes.c_void_p.from_address(base + int(layout[3])).value or 0
-        ok = ok and (
-            ctypes.c_void_p.from_address(base + int(layout[0])).value == id(type(a))
-            and ctypes.c_void_p.from_address(base + int(layout[1])).value == a.__array_interface__["data"][0]
-            and ctypes.c_int.from_address(base + int(layout[2])).value == a.ndim
-            and all(ctypes.c_ssize_t.from_address(dims + 8 * j).value == s for j, s in enumerate(a.shape))
-            and ctypes.c_void_p.from_address(base + int(layout[4])).value == id(a.dtype)
-            and ctypes.c_int.from_address(base + int(layout[5])).value == a.flags.num
-        )
-    for dt in (np.dtype(np.float32), np.dtype(">f8"), pickle.loads(pickle.dumps(np.dtype(np.float64)))):
-        ok = ok and (
-            ctypes.c_int.from_address(id(dt) + int(layout[6])).value == dt.num
-            and ctypes.c_char.from_address(id(dt) + int(layout[7])).value == dt.byteorder.encode()
-        )
-    sample = tuple(samples)
-    ok = ok and all(
-        ctypes.c_void_p.from_address(id(sample) + int(layout[8]) + ptr * i).value == id(a) for i, a in enumerate(sample)
-    )
-    _layout = layout if ok and ptr == 8 else np.zeros(0, np.int64)
-    return _layout if _layout.size else None
-
-
 def fast_path_possible() -> bool:
     """numba importable and this interpreter's ndarray header layout understood."""
     return numba_available() and _ndarray_layout() is not None
@@ -186,8 +147,10 @@ class _Group:
         sizes = np.array([params[i].size for i in idx], np.int64)
         offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         total = int(offsets[-1])
-        # state: one flat buffer per slot; at least one (empty) array to carry the dtype
-        self.buffers = [np.zeros(total, dtype) for _ in range(nslots)]
+        # state: one flat buffer per slot (rows of one 2-D store, the serial kernels' argument);
+        # at least one (empty) array to carry the dtype
+        self.store = np.zeros((max(nslots, 1), total if nslots else 0), dtype)
+        self.buffers = [self.store[s] for s in range(nslots)]
         empty = np.zeros(0, dtype)
         self.S = (self.buffers + [empty, empty, empty])[:3] if nslots else [empty, empty, empty]
         self.keyinfo = np.array(
@@ -272,6 +235,10 @@ class Plan:
         for group in self.groups:
             group.whole = len(group.idx) == n  # one dtype: no per-group indexing needed
             group.pids, group.pinfo = self.pids[group.idx], self.pinfo[group.idx]
+        self.lane: Any = None  # the steady-state closure of a serial plan (small.make_lane)
+        self.serial = len(self.groups) == 1 and int(self.groups[0].offsets[-1]) <= SERIAL_MAX_ELEMENTS
+        if self.serial:
+            small.pack(self, self.groups[0], layout)
         self.has_state = np.zeros(n, np.bool_)
         self.states: list[dict[str, Any] | None] = [None] * n
         for k, key in enumerate(self.keys):
@@ -334,7 +301,7 @@ class Plan:
         return True
 
 
-def _warm_in_background(opt: Any, dtypes: set[np.dtype]) -> bool:
+def _warm_in_background(opt: Any, dtypes: set[np.dtype], serial: bool = False) -> bool:
     """True if ``opt``'s kernel for ``dtypes`` is loaded; else start loading it in a thread.
 
     Importing numba and loading even cached machine code takes ~0.5-1.5 s (numba's
@@ -342,28 +309,31 @@ def _warm_in_background(opt: Any, dtypes: set[np.dtype]) -> bool:
     With ``backend="auto"`` the first steps therefore run on the (bit-identical)
     NumPy path while a daemon thread does that work; later steps switch over.
     """
-    kernel = opt._fused_kernel
-    todo = [dt for dt in dtypes if not _warm.get((kernel, dt))]
+    kernel, warm = opt._fused_kernel, (_warm_serial if serial else _warm)
+    todo = [dt for dt in dtypes if not warm.get((kernel, dt))]
     if not todo:
         return True
     if _warm_errors:
         return False
-    fresh = [dt for dt in todo if (kernel, dt) not in _warm]
+    fresh = [dt for dt in todo if (kernel, dt) not in warm]
     if fresh:
         for dt in fresh:
-            _warm[(kernel, dt)] = False
-        args = (type(opt), opt.hyperparameters, fresh)
+            warm[(kernel, dt)] = False
+        args = (type(opt), opt.hyperparameters, fresh, serial)
         threading.Thread(target=_load, args=args, name="npoptim-numba-load", daemon=True).start()
     return False
 
 
-def _load(cls: type, hyperparameters: dict[str, Any], dtypes: list[np.dtype]) -> None:
-    """Run one step of ``cls(**hyperparameters)`` on the compiled path per dtype (loads or compiles its kernel)."""
+def _load(cls: type, hyperparameters: dict[str, Any], dtypes: list[np.dtype], serial: bool = False) -> None:
+    """Run one step of ``cls(**hyperparameters)`` on the compiled path per dtype (loads or compiles its
+    parallel kernel, or with ``serial`` its serial one: only what is used is compiled)."""
+    size = 3 if serial else SERIAL_MAX_ELEMENTS + 1
     try:
         for dt in dtypes:
             opt = cls(**hyperparameters, backend="numba")
-            opt.update({"w": np.zeros(3, dt)}, {"w": np.ones(3, dt)})
-            _warm[(opt._fused_kernel, dt)] = opt.last_update_backend == "numba"
+            opt.update({"w": np.zeros(size, dt)}, {"w": np.ones(size, dt)})
+            warm = _warm_serial if serial else _warm
+            warm[(opt._fused_kernel, dt)] = opt.last_update_backend == "numba"
     except BaseException as exc:  # noqa: BLE001 -- recorded; "auto" then stays on the NumPy path
         _warm_errors.append(exc)
 
@@ -386,10 +356,7 @@ def try_update(opt: Any, params: Any, grads: Any, replanned: bool = False) -> bo
         if pvals is None or plan.state_obj is not opt.state or (plan.stale and not plan.resync(opt)):
             plan = opt._fused_plan = None
     if plan is None:
-        if opt._backend == "auto" and (
-            sum(getattr(p, "size", 0) for p in params.values()) < AUTO_MIN_ELEMENTS
-            or not _warm_in_background(opt, {p.dtype for p in params.values() if isinstance(p, np.ndarray)})
-        ):
+        if opt._backend == "auto" and not _auto_accepts(opt, params):
             return False
         if opt._fused_declined is not None and opt._fused_declined == _signature(params):
             return False
@@ -406,6 +373,12 @@ def try_update(opt: Any, params: Any, grads: Any, replanned: bool = False) -> bo
         gvals = None
     if gvals is None:
         return False  # the reference path names the missing and extra keys
+    if plan.serial:  # header check, finite check and update in one serial compiled call
+        status = small.run(opt, plan, pvals, gvals)
+        if status == "replan" and not replanned:
+            opt._fused_plan = None
+            return try_update(opt, params, grads, replanned=True)
+        return status == "ok"
     k = load_kernels()
     # pvals and gvals (alive until we return) hold the objects whose headers and data the kernels read
     # 1. headers: everything as planned?
@@ -451,22 +424,27 @@ def try_update(opt: Any, params: Any, grads: Any, replanned: bool = False) -> bo
             S0, S1, S2 = group.S
             r = rows if group.whole else rows[group.idx]
             driver(group.gptr, group.active, group.keyinfo, group.seg, group.chunks, S0, S1, S2, C, r)
-    # 5. commit the bookkeeping
-    plan.steps = steps
-    for j in fresh:
-        key = plan.keys[j]
-        st = {"step": 0, **dict(zip(opt.slots, plan.views[j], strict=True))}
-        opt.state[key] = plan.states[j] = st
-        plan.has_state[j] = True
-    values = steps.tolist()
-    if len(fresh) == 0 and bool(active.all()):
-        for st, t in zip(plan.states, values, strict=True):
-            st["step"] = t  # type: ignore[index]
-    else:
-        for j in np.flatnonzero(active).tolist():
-            plan.states[j]["step"] = values[j]  # type: ignore[index]
-    opt.step_count += 1
+    small.commit(opt, plan, active, fresh, steps)  # 5. the bookkeeping
     return True
+
+
+def _auto_accepts(opt: Any, params: dict[str, Any]) -> bool:
+    """``backend="auto"``: whether a call with no plan yet goes to the compiled path (see BACKENDS' doc)."""
+    total = sum(getattr(p, "size", 0) for p in params.values())
+    dtypes = {p.dtype for p in params.values() if isinstance(p, np.ndarray)}
+    if total >= AUTO_MIN_ELEMENTS:
+        return _warm_in_background(opt, dtypes)
+    if total > SERIAL_MAX_ELEMENTS or len(dtypes) != 1 or not dtypes <= set(_FAST_DTYPES):
+        return False  # a parallel region would cost more than NumPy's passes here (or no kernel fits)
+    if _warm_serial.get((opt._fused_kernel, next(iter(dtypes)))):
+        return True
+    return _reference_seconds >= AUTO_LOAD_AFTER_SECONDS and _warm_in_background(opt, dtypes, serial=True)
+
+
+def note_reference_seconds(seconds: float) -> None:
+    """``backend="auto"``: a step ran on the NumPy path for want of a loaded kernel; count its time."""
+    global _reference_seconds
+    _reference_seconds += seconds
 
 
 def _check_headers(k: Any, plan: Plan, ptuple: int, gtuple: int) -> str:
@@ -495,5 +473,6 @@ def warm_up() -> None:
         for options in cls._fused_variants:  # every configuration with a kernel of its own
             for dt in _FAST_DTYPES:
                 _load(cls, options, [dt])
+                _load(cls, options, [dt], serial=True)
             if _warm_errors:
                 raise _warm_errors[0]
