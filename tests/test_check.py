@@ -376,3 +376,23 @@ def test_the_worked_example_of_docs_check_md(tmp_path):
     (tmp_path / "fixed.py").write_text(fixed)
     fixed_report = check_optimizer(f"{tmp_path / 'fixed.py'}:MyAdam")
     assert (fixed_report.verdict, fixed_report.codes) == ("pass", [])
+
+
+def test_arrays_of_any_rank_travel_both_ways_with_their_shape():
+    """0-d, 3-d and 4-d (a conv layer's W) arrays keep their shapes through the pipe, and are compared
+    element-wise (np.ascontiguousarray once turned a 0-d array into shape (1,))."""
+    from npoptim.grading.measure import compare, measure
+    from npoptim.grading.models import Probe, Variant
+
+    rng = np.random.default_rng(7)
+    shapes = {"s": (), "c": (2, 2, 2), "W": (2, 1, 2, 2)}
+    p0 = {k: np.asarray(rng.standard_normal(sh)) for k, sh in shapes.items()}
+    calls = [{"grads": {k: np.asarray(rng.standard_normal(sh)) for k, sh in shapes.items()}} for _ in range(2)]
+    probe = Probe("ranks", p0, calls)
+    hyper = {"lr": 0.01, "momentum": 0.9}
+    with Worker(parse_target(f"{FIXTURES / 'qa.py'}:MomentumKwargs"), 20) as worker:
+        m = measure(worker, probe, hyper, ["lr"])
+    assert m.error is None and [s["s"].shape for s in m.steps] == [(), ()]
+    assert {k: a.shape for k, a in m.steps[-1].items()} == shapes
+    assert compare("momentum", Variant(), hyper, m, False) is None
+    assert compare("momentum", Variant(), {**hyper, "momentum": 0.5}, m, False) is not None

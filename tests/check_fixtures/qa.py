@@ -23,6 +23,8 @@ EXPECTED = {
     "AdamClip": ("adam", ["wrong-update"]),
     "SGDHardcodedInUpdate": ("sgd", ["constructor-error"]),
     "AdamGlobalState": ("adam", ["state-shared-across-keys"]),
+    "SGDRebindsGrads": ("sgd", ["mutates-grads"]),
+    "AdamRaisesOnCall3": ("adam", ["wrong-update"]),
     "AdamNumpyInt32T": ("adam", ["eps-hat"]),
     "NesterovCS231n": ("nesterov", []),
     "MomentumKwargs": ("momentum", []),
@@ -368,3 +370,36 @@ class AdamIdParams:
             m += (1 - self.beta1) * (grads[k] - m)
             v += (1 - self.beta2) * (grads[k] ** 2 - v)
             p -= self.lr * (m / (1 - self.beta1 ** self.t)) / (np.sqrt(v / (1 - self.beta2 ** self.t)) + 1e-8)
+
+
+class SGDRebindsGrads:
+    """mutates-grads: ``grads[key] = grads[key] * self.lr`` replaces the caller's dict entry (the array itself
+    is untouched), so a caller logging the gradients after the update sees lr * g."""
+
+    def __init__(self, lr=0.01):
+        self.lr = lr
+
+    def update(self, params, grads):
+        for key in params:
+            grads[key] = grads[key] * self.lr
+            params[key] -= grads[key]
+
+
+class AdamRaisesOnCall3:
+    """wrong-update: the bias corrections come from a table precomputed for two steps; call 3 raises
+    IndexError (a later call: not state-missing, which is about calls 1 and 2)."""
+
+    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999):
+        self.lr, self.beta1, self.beta2, self.t, self.m, self.v = lr, beta1, beta2, 0, {}, {}
+        self.c1 = [1 - beta1**t for t in (1, 2)]
+        self.c2 = [1 - beta2**t for t in (1, 2)]
+
+    def update(self, params, grads):
+        self.t += 1
+        c1, c2 = self.c1[self.t - 1], self.c2[self.t - 1]
+        for k in params:
+            m = self.m.setdefault(k, np.zeros_like(params[k]))
+            v = self.v.setdefault(k, np.zeros_like(params[k]))
+            m[...] = self.beta1 * m + (1 - self.beta1) * grads[k]
+            v[...] = self.beta2 * v + (1 - self.beta2) * grads[k] ** 2
+            params[k] -= self.lr * (m / c1) / (np.sqrt(v / c2) + 1e-8)

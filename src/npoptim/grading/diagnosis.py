@@ -38,6 +38,7 @@ from .measure import ONE, Divergence, Measured, compare, fit_eps, measure, snap
 from .models import ADAPTIVE, HAS_STEP, Probe, Variant, reference_run, run_model, variants
 from .probes import LADDER, keys, ladder, lr_change, lr_probe, shapes, shared, shared_other, single
 from .runner import Worker
+from .structure import structural_findings
 from .tolerance import bound, kappa
 
 __all__ = ["Diagnosis", "Measured", "Divergence", "fit_eps", "compare"]
@@ -64,35 +65,8 @@ class Diagnosis:
 
     def run_probe(self, probe: Probe, kwargs: dict | None = None) -> Measured:
         m = measure(self.worker, probe, self.kwargs if kwargs is None else kwargs, ["lr", *self.given])
-        for t, key in m.replaced[:1]:
-            self.add(
-                Finding(
-                    "not-in-place",
-                    f"after call {t} of probe {probe.name!r}, params[{key!r}] is a new array object: a layer holding "
-                    "the old array (as the book's networks do) never sees the update",
-                    expected="params[key] is the same array object after update, its values changed in place",
-                    measured=f"params[{key!r}] replaced at call {t}",
-                    fix="params[key] -= step   (not params[key] = params[key] - step)",
-                    probe=probe.name,
-                    step=t,
-                    key=key,
-                )
-            )
-        for c in m.grads_changed[:1]:
-            self.add(
-                Finding(
-                    "mutates-grads",
-                    f"call {c['call']} of probe {probe.name!r} changed the caller's grads[{c['key']!r}]: element "
-                    f"{c['index']} was {c['before']!r} before the call and {c['after']!r} after",
-                    expected="grads are read only",
-                    measured=f"grads[{c['key']!r}].flat[{c['index']}]: {c['before']!r} -> {c['after']!r}",
-                    fix="compute into a new array (step = self.lr * grads[key]), never grads[key] *= ... or -=",
-                    probe=probe.name,
-                    step=c["call"],
-                    key=c["key"],
-                    element=[c["index"]],
-                )
-            )
+        for finding in structural_findings(m):
+            self.add(finding)
         return m
 
     def call_error(self, m: Measured) -> None:

@@ -83,7 +83,7 @@ def parse_target(text: str) -> Target:
 def encode(a: np.ndarray) -> dict:
     import base64
 
-    a = np.ascontiguousarray(a, dtype=np.float64)
+    a = np.array(a, dtype=np.float64, order="C")  # ascontiguousarray would make a 0-d array 1-d
     return {"dtype": "<f8", "shape": list(a.shape), "data": base64.b64encode(a.tobytes()).decode("ascii")}
 
 

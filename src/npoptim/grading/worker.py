@@ -36,7 +36,7 @@ _STDLIB = os.path.dirname(os.__file__) + os.sep
 def encode(a) -> dict:
     import numpy as np
 
-    a = np.ascontiguousarray(a)
+    a = np.array(a, order="C")  # not ascontiguousarray: it makes a 0-d array 1-d
     return {"dtype": a.dtype.str, "shape": list(a.shape), "data": base64.b64encode(a.tobytes()).decode("ascii")}
 
 
@@ -245,6 +245,9 @@ def run_probe(cls, request: dict, user_files: tuple[str, ...]) -> dict:
                     step["grads_changed"].append(
                         {"key": k, "index": i, "before": float(kept[k].flat[i]), "after": float(g.flat[i])}
                     )
+            for k, g in held.items():
+                if k not in grads or grads[k] is not g:  # grads[k] = ..., grads.pop(k): the caller's dict changed
+                    step["grads_changed"].append({"key": k, "rebound": "replaced" if k in grads else "removed"})
             for k in list(params):
                 if params[k] is not originals[k]:
                     step["replaced"].append(k)
