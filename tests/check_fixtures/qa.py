@@ -25,6 +25,7 @@ EXPECTED = {
     "AdamGlobalState": ("adam", ["state-shared-across-keys"]),
     "SGDRebindsGrads": ("sgd", ["mutates-grads"]),
     "AdamRaisesOnCall3": ("adam", ["wrong-update"]),
+    "SGDUpdateTakesEpoch": ("sgd", ["wrong-update"]),
     "AdamNumpyInt32T": ("adam", ["eps-hat"]),
     "NesterovCS231n": ("nesterov", []),
     "MomentumKwargs": ("momentum", []),
@@ -403,3 +404,15 @@ class AdamRaisesOnCall3:
             m[...] = self.beta1 * m + (1 - self.beta1) * grads[k]
             v[...] = self.beta2 * v + (1 - self.beta2) * grads[k] ** 2
             params[k] -= self.lr * (m / c1) / (np.sqrt(v / c2) + 1e-8)
+
+
+class SGDUpdateTakesEpoch:
+    """wrong-update: ``update(self, params, grads, epoch)`` cannot be called as the book's networks call it
+    (a TypeError at the call, before any line runs: not state-missing)."""
+
+    def __init__(self, lr=0.01):
+        self.lr = lr
+
+    def update(self, params, grads, epoch):
+        for key in params:
+            params[key] -= self.lr * grads[key]

@@ -88,6 +88,19 @@ class Diagnosis:
                     step=call,
                 )
             )
+        elif kind == "TypeError" and not where.get("line") and call is not None and call <= 2:
+            # raised at the call itself, before any line of the class ran: update's signature is not the book's
+            self.add(
+                Finding(
+                    "wrong-update",
+                    f"update(params, grads) cannot be called (probe {m.probe.name!r}): {kind}: {msg}",
+                    expected="def update(self, params, grads), called with the two dicts",
+                    measured=measured,
+                    fix="def update(self, params, grads): the book's networks pass exactly these two arguments",
+                    probe=m.probe.name,
+                    step=call,
+                )
+            )
         elif kind in ARITHMETIC and call is not None and call <= 2:
             # a division by zero or an overflow is the formula's arithmetic, not missing state
             self.add(
