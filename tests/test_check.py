@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from npoptim.cli import main
-from npoptim.grading import CheckError, check_optimizer, infer_rule, plan_arguments
+from npoptim.grading import CODES, CheckError, check_optimizer, infer_rule, plan_arguments
 from npoptim.grading.runner import Worker, decode, parse_target
 
 FIXTURES = Path(__file__).parent / "check_fixtures"
@@ -36,6 +36,7 @@ def _expected(name: str) -> dict[str, tuple[str, list[str]]]:
 
 BUGGY = _expected("buggy")
 CONVENTIONS = _expected("conventions")
+QA = _expected("qa")
 
 
 @pytest.mark.parametrize("name", sorted(BUGGY))
@@ -152,7 +153,14 @@ def test_the_users_code_never_runs_in_the_graders_process(tmp_path):
         ("nofile.py:SGD", {}, "no such file 'nofile.py'"),
         ("errors.py:SGDExits", {}, "process ended (status 3) while running probe 'ladder'"),
         ("book.py:SGD", {"rule": "lion"}, "unknown --rule 'lion' (check grades the book's six rules)"),
-        ("book.py", {}, "expected PATH.py:Class"),
+        ("book.py", {}, "target 'book.py' names no class: write book.py:ClassName"),
+        ("mypkg", {}, "target 'mypkg' is a directory: name a file and a class"),
+        ("mypkg:SGD", {}, "'mypkg' is a directory, not a .py or .ipynb file"),
+        ("mypkg/__init__.py:SGD", {"kwargs": {"lr": 0.0}}, "--kwargs lr=0.0: must be > 0"),
+        ("book.py:SGD", {"kwargs": {"lr": -0.1}}, "--kwargs lr=-0.1: must be > 0"),
+        ("book.py:Momentum", {"kwargs": {"momentum": 1.5}}, "--kwargs momentum=1.5: must be in [0, 1)"),
+        ("book.py:Adam", {"kwargs": {"eps": -1.0}}, "--kwargs eps=-1.0: must be >= 0"),
+        ("book.py:SGD", {"timeout": math.inf}, "invalid timeout inf: must be a finite number of seconds > 0"),
         ("book.py:SGD", {"kwargs": {"decay_rate": 0.9}}, "decay_rate not modelled for sgd"),
     ],
 )
@@ -161,6 +169,53 @@ def test_ungradable_classes_give_clear_errors(monkeypatch, target, kwargs, messa
     with pytest.raises(CheckError) as info:
         check_optimizer(target, **kwargs)
     assert message in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("name", sorted(QA))
+def test_qa_cases_get_exactly_their_codes(name):
+    """Defects and correct styles from the QA pass (tests/check_fixtures/qa.py: each docstring says why)."""
+    rule, codes = QA[name]
+    report = check_optimizer(f"{FIXTURES / 'qa.py'}:{name}", rule=rule)
+    assert sorted(report.codes) == sorted(codes), [f.message for f in report.findings]
+    assert report.verdict == ("fail" if any(CODES[c][0] == "defect" for c in codes) else "pass")
+
+
+def test_a_notebook_with_magics_shell_lines_and_matplotlib_grades_its_last_definition(tmp_path, monkeypatch):
+    """magics.ipynb: line and cell magics (%%writefile's body is skipped, %%time's runs), `files = !ls`,
+    `np.zeros?`, an indented %time, display(), get_ipython(), matplotlib; SGD is defined twice, the second
+    time with the sign flipped, and the later definition is graded (as Jupyter would use it)."""
+    monkeypatch.chdir(tmp_path)  # %%writefile must write nothing, here or beside the notebook
+    nb = FIXTURES / "magics.ipynb"
+    report = check_optimizer(f"{nb}:SGD")
+    assert (report.verdict, report.codes) == ("fail", ["wrong-update"])
+    assert check_optimizer(f"{nb}:Momentum").verdict == "pass"
+    assert not (tmp_path / "notes.txt").exists() and not (FIXTURES / "notes.txt").exists()
+
+
+def test_a_script_exported_from_a_notebook_may_call_get_ipython(tmp_path):
+    src = (
+        "get_ipython().run_line_magic('matplotlib', 'inline')\nimport numpy as np\n"
+        "class SGD:\n    def __init__(self, lr=0.01):\n        self.lr = lr\n"
+        "    def update(self, params, grads):\n        for k in params:\n            params[k] -= self.lr * grads[k]\n"
+    )
+    (tmp_path / "exported.py").write_text(src)
+    assert check_optimizer(f"{tmp_path / 'exported.py'}:SGD").verdict == "pass"
+
+
+def test_load_errors_name_no_place_in_the_graders_or_pythons_code(tmp_path, monkeypatch):
+    (tmp_path / "bad.ipynb").write_text("{not json")
+    (tmp_path / "notes.txt").write_text("hi")
+    with pytest.raises(CheckError) as info:
+        check_optimizer(f"{tmp_path / 'bad.ipynb'}:SGD")
+    assert "bad.ipynb is not a Jupyter notebook (.ipynb JSON)" in str(info.value)
+    assert " at " not in str(info.value)
+    with pytest.raises(CheckError, match=r"is not a \.py or \.ipynb file"):
+        check_optimizer(f"{tmp_path / 'notes.txt'}:SGD")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(CheckError) as info:
+        check_optimizer("no_such_module_for_npoptim_check:SGD")
+    assert str(info.value).endswith("No module named 'no_such_module_for_npoptim_check'")  # no importlib frame
 
 
 def test_time_limit_kills_an_endless_loop():
@@ -238,6 +293,11 @@ def test_cli_kwargs_are_the_hyperparameters(capsys):
         ["book.py:SGD", "--kwargs", "lr"],
         ["book.py:SGD", "--kwargs", "lr=abc"],
         ["book.py:SGD", "--timeout", "0"],
+        ["book.py:SGD", "--timeout", "inf"],  # once an OverflowError traceback with exit 1
+        ["book.py:SGD", "--kwargs", "lr=0"],
+        ["book.py:RMSprop", "--kwargs", "decay_rate=1"],
+        ["book.py"],
+        ["mypkg"],
         ["errors.py:SGDLoopsForever", "--timeout", "1.5"],
     ],
 )
@@ -316,3 +376,23 @@ def test_the_worked_example_of_docs_check_md(tmp_path):
     (tmp_path / "fixed.py").write_text(fixed)
     fixed_report = check_optimizer(f"{tmp_path / 'fixed.py'}:MyAdam")
     assert (fixed_report.verdict, fixed_report.codes) == ("pass", [])
+
+
+def test_arrays_of_any_rank_travel_both_ways_with_their_shape():
+    """0-d, 3-d and 4-d (a conv layer's W) arrays keep their shapes through the pipe, and are compared
+    element-wise (np.ascontiguousarray once turned a 0-d array into shape (1,))."""
+    from npoptim.grading.measure import compare, measure
+    from npoptim.grading.models import Probe, Variant
+
+    rng = np.random.default_rng(7)
+    shapes = {"s": (), "c": (2, 2, 2), "W": (2, 1, 2, 2)}
+    p0 = {k: np.asarray(rng.standard_normal(sh)) for k, sh in shapes.items()}
+    calls = [{"grads": {k: np.asarray(rng.standard_normal(sh)) for k, sh in shapes.items()}} for _ in range(2)]
+    probe = Probe("ranks", p0, calls)
+    hyper = {"lr": 0.01, "momentum": 0.9}
+    with Worker(parse_target(f"{FIXTURES / 'qa.py'}:MomentumKwargs"), 20) as worker:
+        m = measure(worker, probe, hyper, ["lr"])
+    assert m.error is None and [s["s"].shape for s in m.steps] == [(), ()]
+    assert {k: a.shape for k, a in m.steps[-1].items()} == shapes
+    assert compare("momentum", Variant(), hyper, m, False) is None
+    assert compare("momentum", Variant(), {**hyper, "momentum": 0.5}, m, False) is not None

@@ -20,6 +20,7 @@ Example (a correct SGD written the book's way; the child needs a second or so)::
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 from ..optimizers.registry import OPTIMIZERS
@@ -32,6 +33,7 @@ __all__ = [
     "check_optimizer",
     "infer_rule",
     "plan_arguments",
+    "validate_hyperparameters",
     "CheckError",
     "Report",
     "Finding",
@@ -67,6 +69,33 @@ def infer_rule(class_name: str, rule: str | None = None) -> str:
     raise CheckError(
         f"cannot tell the rule from the class name {class_name!r}; pass --rule, one of: {', '.join(RULES)}"
     )
+
+
+#: the ranges the models are defined on (checks run before any code): lr > 0, eps >= 0, the rates in [0, 1)
+_RATES = ("momentum", "decay_rate", "beta1", "beta2")
+
+
+def validate_hyperparameters(user: Mapping[str, float]) -> dict[str, float]:
+    """``user`` as floats, or :class:`CheckError` naming the key and value outside the range its rule allows.
+
+    ``lr`` must be > 0: at η = 0 no class moves, so no defect could be seen.
+    """
+    out = {}
+    for name, value in user.items():
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            raise CheckError(f"--kwargs {name}={value!r}: not a number") from None
+        if not math.isfinite(v):
+            raise CheckError(f"--kwargs {name}={value!r}: must be finite")
+        if name == "lr" and not v > 0:
+            raise CheckError(f"--kwargs lr={value!r}: must be > 0 (at lr = 0 nothing moves, so nothing can be graded)")
+        if name == "eps" and v < 0:
+            raise CheckError(f"--kwargs eps={value!r}: must be >= 0")
+        if name in _RATES and not 0.0 <= v < 1.0:
+            raise CheckError(f"--kwargs {name}={value!r}: must be in [0, 1)")
+        out[name] = v
+    return out
 
 
 def plan_arguments(rule: str, signature: Mapping, user: Mapping[str, float]) -> tuple[dict, dict, list[Finding]]:
@@ -120,8 +149,9 @@ def check_optimizer(
     Raises :class:`CheckError` when it cannot be graded: a bad target or rule, code that does not load,
     no such class, no ``update``, the time limit (``timeout`` seconds for the whole check), a crash.
     """
-    if not timeout > 0:
-        raise CheckError(f"invalid timeout {timeout!r}: must be > 0 seconds")
+    if not (isinstance(timeout, int | float) and math.isfinite(timeout) and timeout > 0):
+        raise CheckError(f"invalid timeout {timeout!r}: must be a finite number of seconds > 0")
+    kwargs = validate_hyperparameters(dict(kwargs or {}))  # refused before any code runs
     t = target if isinstance(target, Target) else parse_target(target)
     if rule is not None:
         infer_rule(t.class_name, rule)  # an unknown --rule is refused before any code runs

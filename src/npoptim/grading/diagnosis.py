@@ -36,11 +36,15 @@ import numpy as np
 from .findings import FORMULAS, Finding
 from .measure import ONE, Divergence, Measured, compare, fit_eps, measure, snap
 from .models import ADAPTIVE, HAS_STEP, Probe, Variant, reference_run, run_model, variants
-from .probes import LADDER, keys, ladder, lr_change, lr_probe, shapes, shared, single
+from .probes import LADDER, keys, ladder, lr_change, lr_probe, shapes, shared, shared_other, single
 from .runner import Worker
+from .structure import structural_findings
 from .tolerance import bound, kappa
 
 __all__ = ["Diagnosis", "Measured", "Divergence", "fit_eps", "compare"]
+
+#: exceptions of the formula's arithmetic (t = 0 in 1 − β**t, an overflow): wrong-update, not state-missing
+ARITHMETIC = frozenset({"ZeroDivisionError", "OverflowError", "FloatingPointError"})
 
 
 class Diagnosis:
@@ -61,35 +65,8 @@ class Diagnosis:
 
     def run_probe(self, probe: Probe, kwargs: dict | None = None) -> Measured:
         m = measure(self.worker, probe, self.kwargs if kwargs is None else kwargs, ["lr", *self.given])
-        for t, key in m.replaced[:1]:
-            self.add(
-                Finding(
-                    "not-in-place",
-                    f"after call {t} of probe {probe.name!r}, params[{key!r}] is a new array object: a layer holding "
-                    "the old array (as the book's networks do) never sees the update",
-                    expected="params[key] is the same array object after update, its values changed in place",
-                    measured=f"params[{key!r}] replaced at call {t}",
-                    fix="params[key] -= step   (not params[key] = params[key] - step)",
-                    probe=probe.name,
-                    step=t,
-                    key=key,
-                )
-            )
-        for c in m.grads_changed[:1]:
-            self.add(
-                Finding(
-                    "mutates-grads",
-                    f"call {c['call']} of probe {probe.name!r} changed the caller's grads[{c['key']!r}]: element "
-                    f"{c['index']} was {c['before']!r} before the call and {c['after']!r} after",
-                    expected="grads are read only",
-                    measured=f"grads[{c['key']!r}].flat[{c['index']}]: {c['before']!r} -> {c['after']!r}",
-                    fix="compute into a new array (step = self.lr * grads[key]), never grads[key] *= ... or -=",
-                    probe=probe.name,
-                    step=c["call"],
-                    key=c["key"],
-                    element=[c["index"]],
-                )
-            )
+        for finding in structural_findings(m):
+            self.add(finding)
         return m
 
     def call_error(self, m: Measured) -> None:
@@ -107,6 +84,33 @@ class Diagnosis:
                     expected=f"__init__ stores its arguments: self.{missing.group(1)} = {missing.group(1)}",
                     measured=measured,
                     fix=f"in __init__: self.{missing.group(1)} = {missing.group(1)}",
+                    probe=m.probe.name,
+                    step=call,
+                )
+            )
+        elif kind == "TypeError" and not where.get("line") and call is not None and call <= 2:
+            # raised at the call itself, before any line of the class ran: update's signature is not the book's
+            self.add(
+                Finding(
+                    "wrong-update",
+                    f"update(params, grads) cannot be called (probe {m.probe.name!r}): {kind}: {msg}",
+                    expected="def update(self, params, grads), called with the two dicts",
+                    measured=measured,
+                    fix="def update(self, params, grads): the book's networks pass exactly these two arguments",
+                    probe=m.probe.name,
+                    step=call,
+                )
+            )
+        elif kind in ARITHMETIC and call is not None and call <= 2:
+            # a division by zero or an overflow is the formula's arithmetic, not missing state
+            self.add(
+                Finding(
+                    "wrong-update",
+                    f"update raises on its call {call} (probe {m.probe.name!r}): {kind}: {msg}{loc}",
+                    expected=FORMULAS[self.rule],
+                    measured=measured,
+                    fix="check the denominators on the first call: a step counter used before it is "
+                    "incremented gives 1 − β**0 = 0",
                     probe=m.probe.name,
                     step=call,
                 )
@@ -236,14 +240,22 @@ class Diagnosis:
         if m.ctor_error or m.error or not m.steps or m.steps[0].get("w") is None or lad.steps[0].get("w") is None:
             return
         full, halfstep = lad.steps[0]["w"], m.steps[0]["w"]
+        if full.shape != halfstep.shape or not (np.all(np.isfinite(full)) and np.all(np.isfinite(halfstep))):
+            return  # a non-finite step is the formula's fault: identify() reports it
         lim = bound(1, kappa(self.hyper), full, 2 * halfstep, False)
         if np.all(np.abs(full - 2 * halfstep) <= lim):
+            return
+        # The rate is lost when the step does not depend on it at all (a hard-coded rate).  A step that
+        # depends on η in another way (η applied twice: ratio 4) keeps η and gets the formula wrong: the
+        # formula checks name that (wrong-update).
+        same = np.abs(full - halfstep) <= bound(1, kappa(self.hyper), full, halfstep, False)
+        if not (np.any(full != 0) and np.all(same)):
             return
         ratio = full[ONE] / halfstep[ONE] if halfstep[ONE] else math.inf
         self.add(
             Finding(
                 "constructor-error",
-                f"the step does not scale with the learning rate it was given: at g = 1 the first step is "
+                f"the step does not depend on the learning rate it was given: at g = 1 the first step is "
                 f"{float(full[ONE])!r} with lr={self.given['lr']!r} and {float(halfstep[ONE])!r} "
                 f"with lr={self.given['lr'] / 2!r} "
                 f"(ratio {ratio:.6g}, expected 2)",
@@ -373,37 +385,65 @@ class Diagnosis:
             if d is not None:
                 self.divergence(d)
 
+    def depends(self, m1: Measured, m2: Measured, key: str) -> tuple[int, int, float, float] | None:
+        """The first (call, element, value in m1, value in m2) where ``key``'s path differs beyond rounding."""
+        k = kappa(self.hyper)
+        scale = run_model(self.rule, self.variant or Variant(), self.hyper, m1.probe.with_abs_grads())
+        for t, (a1, a2, s) in enumerate(zip(m1.steps, m2.steps, scale, strict=False), start=1):
+            x, y = a1.get(key), a2.get(key)
+            if x is None or y is None or x.shape != y.shape:
+                continue
+            lim = 2 * bound(t, k, s[key], x, False)
+            same = (np.abs(x - y) <= lim) | (x == y) | (np.isnan(x) & np.isnan(y))  # nan on both sides: the same path
+            if not same.all():
+                i = int(np.argwhere(~same)[0][0])
+                return t, i, float(x[i]), float(y[i])
+        return None
+
     def check_keys(self) -> None:
         p1, p2 = shared()
         m1, m2 = self.run_probe(p1), self.run_probe(p2)
         is_shared = False
-        if not m1.error and not m2.error:
-            k = kappa(self.hyper)
-            scale = run_model(self.rule, self.variant or Variant(), self.hyper, p1.with_abs_grads())
-            for t, (a1, a2, s) in enumerate(zip(m1.steps, m2.steps, scale, strict=True), start=1):
-                x, y = a1.get("a"), a2.get("a")
-                if x is None or y is None or x.shape != y.shape:
-                    continue
-                lim = 2 * bound(t, k, s["a"], x, False)
-                bad = ~(np.abs(x - y) <= lim)
-                if bad.any():
-                    i = int(np.argwhere(bad)[0][0])
-                    is_shared = True
-                    self.add(
-                        Finding(
-                            "state-shared-across-keys",
-                            f"params['a'] after call {t} depends on grads['b']: two runs that differ only in b's "
-                            f"gradients give a[{i}] = {float(x[i])!r} and {float(y[i])!r}",
-                            expected="each parameter's update depends only on its own gradient and state",
-                            measured=f"a[{i}] after call {t}: {float(x[i])!r} vs {float(y[i])!r}",
-                            fix="keep one state array per key: self.v[key] = np.zeros_like(params[key]) for each key",
-                            probe="shared-1/shared-2",
-                            step=t,
-                            key="a",
-                            element=[i],
-                        )
+        found = self.depends(m1, m2, "a") if not m1.error and not m2.error else None
+        if found is not None:
+            t, i, x, y = found
+            # State shared in the loop's order reaches only the key updated later at call 1 (the first key
+            # reads fresh state).  When b also depends on a at call 1, each key's step reads the other's
+            # gradient within the call (clipping by the global norm): a formula defect, not shared state.
+            m3 = self.run_probe(shared_other()) if t == 1 else None
+            back = self.depends(m1, m3, "b") if m3 is not None and not m3.error else None
+            if back is not None and back[0] == 1:
+                self.add(
+                    Finding(
+                        "wrong-update",
+                        f"within one call each key's step depends on the other key's gradient: a[{i}] after call 1 "
+                        f"is {x!r} or {y!r} as only grads['b'] changes, b[{back[1]}] is {back[2]!r} or "
+                        f"{back[3]!r} as only grads['a'] changes (clipping or scaling by the global gradient norm?)",
+                        expected="each parameter's update depends only on its own gradient and state",
+                        measured=f"a[{i}] after call 1: {x!r} vs {y!r}; b[{back[1]}]: {back[2]!r} vs {back[3]!r}",
+                        fix="update each key from grads[key] alone; no clipping or scaling across keys",
+                        probe="shared-1/shared-2/shared-3",
+                        step=1,
+                        key="a",
+                        element=[i],
                     )
-                    break
+                )
+            else:
+                is_shared = True
+                self.add(
+                    Finding(
+                        "state-shared-across-keys",
+                        f"params['a'] after call {t} depends on grads['b']: two runs that differ only in b's "
+                        f"gradients give a[{i}] = {x!r} and {y!r}",
+                        expected="each parameter's update depends only on its own gradient and state",
+                        measured=f"a[{i}] after call {t}: {x!r} vs {y!r}",
+                        fix="keep one state array per key: self.v[key] = np.zeros_like(params[key]) for each key",
+                        probe="shared-1/shared-2",
+                        step=t,
+                        key="a",
+                        element=[i],
+                    )
+                )
         multi = [m1, self.run_probe(shapes()), self.run_probe(keys())]
         for m in multi:
             if m.error and not is_shared:

@@ -12,6 +12,9 @@ lr        the ladder's first call at half the learning rate: every rule's step i
 single    one key, random start and gradients, five calls: anything else in the formula
 shared-1  two keys of equal shape; ``shared-2`` differs from it only in ``b``'s gradients, so ``a``'s
 shared-2  path must not change (state shared across keys)
+shared-3  ``shared-1`` with only ``a``'s gradients changed: state shared in the loop's order lets
+          only the later key see the other at call 1; both seeing each other at call 1 is a
+          coupling within the call (clipping by the global norm), not state
 shapes    two keys of different shapes (a layer's ``W`` and ``b``)
 keys      three keys: the bias correction must not drift with their number (step counted per key)
 lr-change momentum rules: η halved after two calls (npoptim keeps η inside the velocity; torch's
@@ -28,7 +31,7 @@ import numpy as np
 
 from .models import Probe
 
-__all__ = ["LADDER", "ladder", "lr_probe", "single", "shared", "shapes", "keys", "lr_change", "SEED"]
+__all__ = ["LADDER", "ladder", "lr_probe", "single", "shared", "shared_other", "shapes", "keys", "lr_change", "SEED"]
 
 SEED = 20150101
 #: the ladder's magnitudes, 10^4 down to 10^-20, alternating in sign
@@ -63,6 +66,13 @@ def shared() -> tuple[Probe, Probe]:
     p1 = Probe("shared-1", {"a": a0, "b": b0}, [{"grads": {"a": g, "b": h}} for g, h in zip(ga, gb1, strict=True)])
     p2 = Probe("shared-2", {"a": a0, "b": b0}, [{"grads": {"a": g, "b": h}} for g, h in zip(ga, gb2, strict=True)])
     return p1, p2
+
+
+def shared_other() -> Probe:
+    """``shared-1`` with only ``a``'s gradients changed: does ``b`` depend on ``a`` already at call 1?"""
+    p1, _ = shared()
+    calls = [{"grads": {"a": c["grads"]["a"] * -3.0, "b": c["grads"]["b"]}} for c in p1.calls]
+    return Probe("shared-3", p1.params, calls)
 
 
 def shapes() -> Probe:

@@ -57,15 +57,24 @@ class Target:
 def parse_target(text: str) -> Target:
     """The target named by ``text``; a path must exist, names must be identifiers (else :class:`CheckError`)."""
     where, sep, name = str(text).rpartition(":")
+    if not sep and str(text).endswith((".py", ".ipynb")):
+        raise CheckError(f"target {text!r} names no class: write {text}:ClassName")
+    if not sep and Path(str(text)).is_dir():
+        example = f"{str(text).rstrip('/')}/mine.py:SGD"
+        raise CheckError(f"target {text!r} is a directory: name a file and a class, e.g. {example}")
     if not sep or not where or not name:
         raise CheckError(f"target {text!r}: expected PATH.py:Class, NOTEBOOK.ipynb:Class or package.module:Class")
     if not _IDENT.fullmatch(name):
         raise CheckError(f"target {text!r}: {name!r} is not a class name")
+    path = Path(where)
+    if path.is_dir():
+        raise CheckError(f"target {text!r}: {where!r} is a directory, not a .py or .ipynb file")
     if where.endswith((".py", ".ipynb")):
-        path = Path(where)
         if not path.is_file():
             raise CheckError(f"target {text!r}: no such file {where!r}")
         return Target("notebook" if where.endswith(".ipynb") else "file", str(path.resolve()), name, text)
+    if path.is_file():
+        raise CheckError(f"target {text!r}: {where!r} is not a .py or .ipynb file")
     if not all(_IDENT.fullmatch(part) for part in where.split(".")):
         raise CheckError(f"target {text!r}: {where!r} is neither a .py/.ipynb file nor a dotted module name")
     return Target("module", where, name, text)
@@ -74,7 +83,7 @@ def parse_target(text: str) -> Target:
 def encode(a: np.ndarray) -> dict:
     import base64
 
-    a = np.ascontiguousarray(a, dtype=np.float64)
+    a = np.array(a, dtype=np.float64, order="C")  # ascontiguousarray would make a 0-d array 1-d
     return {"dtype": "<f8", "shape": list(a.shape), "data": base64.b64encode(a.tobytes()).decode("ascii")}
 
 
@@ -149,9 +158,10 @@ class Worker:
         kind, message = err.get("type", "error"), err.get("message", "")
         where = err.get("where") or {}
         loc = f" at {os.path.basename(str(where.get('file')))}:{where.get('line')}" if where.get("line") else ""
-        if kind == "SyntaxError" or (kind in ("LookupError", "TypeError") and not where):
+        own = ("LookupError", "TypeError", "ValueError")  # raised by the worker itself: no place in user code
+        if kind == "SyntaxError" or (kind in own and not where):
             loc = ""
-        if kind in ("LookupError", "TypeError") and not where:
+        if kind in own and not where:
             return message
         return f"{kind}: {message}{loc}"
 

@@ -24,17 +24,19 @@ import base64
 import inspect
 import json
 import os
+import re
 import sys
 import traceback
 import types
 
 SAFE_DTYPES = ("<f8", "<f4", "<f2")
+_STDLIB = os.path.dirname(os.__file__) + os.sep
 
 
 def encode(a) -> dict:
     import numpy as np
 
-    a = np.ascontiguousarray(a)
+    a = np.array(a, order="C")  # not ascontiguousarray: it makes a 0-d array 1-d
     return {"dtype": a.dtype.str, "shape": list(a.shape), "data": base64.b64encode(a.tobytes()).decode("ascii")}
 
 
@@ -55,6 +57,8 @@ def _error(exc: BaseException, user_files: tuple[str, ...] = ()) -> dict:
         for frame in reversed(traceback.extract_tb(exc.__traceback__)):
             name = frame.filename
             mine = name in user_files or name.startswith("<notebook code cell")
+            if name.startswith("<frozen") or (name.startswith(_STDLIB) and "-packages" not in name):
+                continue  # importlib's machinery is no place in anyone's code
             if name != __file__ and (mine or (not user_files and f"{os.sep}numpy{os.sep}" not in name)):
                 where = {"file": frame.filename, "line": frame.lineno, "code": (frame.line or "").strip()}
                 break
@@ -62,21 +66,64 @@ def _error(exc: BaseException, user_files: tuple[str, ...] = ()) -> dict:
 
 
 NOTEBOOK_FILE = "<notebook code cell {}>"  # counted among the code cells, from 1
+#: cell magics whose body is Python (IPython runs it): the body runs, the magic line is skipped
+PYTHON_CELL_MAGICS = ("time", "timeit", "capture", "prun")
+_ASSIGN_FROM_IPYTHON = re.compile(r"^(\s*[A-Za-z_][\w.,\s]*?)=\s*[!%]")  # files = !ls, t = %timeit -o f()
+
+
+def _python_line(line: str) -> str:
+    """One notebook line as Python: magics, shell escapes and help requests become no-ops, indentation kept."""
+    body = line.lstrip()
+    indent = line[: len(line) - len(body)]
+    if body.startswith(("%", "!")) or body.startswith("?") or (body.endswith("?") and "#" not in body):
+        return indent + "pass"
+    m = _ASSIGN_FROM_IPYTHON.match(line)
+    if m:
+        return m.group(1) + "= None"
+    return line
 
 
 def _notebook_cells(path: str) -> list[str]:
-    with open(path, encoding="utf-8") as f:
-        nb = json.load(f)
+    """The Python of the notebook's code cells, in order (a cell magic with a non-Python body is skipped)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            nb = json.load(f)
+        cells_in = nb.get("cells", []) if isinstance(nb, dict) else None
+        if not isinstance(cells_in, list):
+            raise ValueError("no list of cells")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{os.path.basename(path)} is not a Jupyter notebook (.ipynb JSON): {exc}") from None
     cells = []
-    for cell in nb.get("cells", []):
-        if cell.get("cell_type") != "code":
+    for cell in cells_in:
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
         src = cell.get("source", "")
         src = "".join(src) if isinstance(src, list) else str(src)
-        # IPython magics and shell escapes are not Python: each such line becomes a no-op of the same length
-        lines = ["pass" if ln.lstrip().startswith(("%", "!")) else ln for ln in src.splitlines()]
-        cells.append("\n".join(lines))
+        lines = src.splitlines()
+        first = lines[0].strip() if lines else ""
+        if first.startswith("%%"):
+            magic = first[2:].split(maxsplit=1)[0] if first[2:].strip() else ""
+            # %%writefile, %%bash, %%html, ...: the body is not Python (and a file is not written)
+            lines = ["pass"] + (lines[1:] if magic in PYTHON_CELL_MAGICS else [])
+        cells.append("\n".join(_python_line(ln) for ln in lines))
     return cells
+
+
+class _IPythonStub:
+    """``get_ipython()`` in a notebook (or a script exported from one): every method is a no-op."""
+
+    def __getattr__(self, name: str):
+        return lambda *args, **kwargs: None
+
+
+def _ipython_names() -> dict:
+    """``display`` (prints to stderr, like the user's prints) and ``get_ipython`` as a notebook has them."""
+
+    def display(*objs, **kwargs) -> None:
+        print(*objs, file=sys.stderr)
+
+    stub = _IPythonStub()
+    return {"display": display, "get_ipython": lambda: stub}
 
 
 def load_class(spec: dict):
@@ -93,6 +140,7 @@ def load_class(spec: dict):
         path = spec["path"]
         module = types.ModuleType("__npoptim_check__")
         module.__file__ = path
+        module.__dict__.update(_ipython_names())  # a script exported by nbconvert calls get_ipython()
         sys.modules[module.__name__] = module
         with open(path, "rb") as f:
             code = compile(f.read(), path, "exec")
@@ -101,6 +149,7 @@ def load_class(spec: dict):
         where = os.path.basename(path)
     else:
         module = types.ModuleType("__npoptim_check__")
+        module.__dict__.update(_ipython_names())
         sys.modules[module.__name__] = module
         for i, src in enumerate(_notebook_cells(spec["path"]), start=1):
             exec(compile(src, NOTEBOOK_FILE.format(i), "exec"), module.__dict__)
@@ -196,6 +245,9 @@ def run_probe(cls, request: dict, user_files: tuple[str, ...]) -> dict:
                     step["grads_changed"].append(
                         {"key": k, "index": i, "before": float(kept[k].flat[i]), "after": float(g.flat[i])}
                     )
+            for k, g in held.items():
+                if k not in grads or grads[k] is not g:  # grads[k] = ..., grads.pop(k): the caller's dict changed
+                    step["grads_changed"].append({"key": k, "rebound": "replaced" if k in grads else "removed"})
             for k in list(params):
                 if params[k] is not originals[k]:
                     step["replaced"].append(k)
