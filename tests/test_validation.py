@@ -34,6 +34,7 @@ CLASSES = list(npoptim.OPTIMIZERS.values())
 RATE_ARGS = {"momentum", "decay_rate", "beta1", "beta2"}
 #: Hyperparameters that must be finite and >= 0.
 NONNEG_ARGS = {"lr", "eps", "weight_decay", "initial_accumulator_value", "lr_decay", "momentum_decay"}
+NONNEG_ARGS |= {"lambd", "alpha", "t0"}  # ASGD
 #: Errors that ``update`` is documented to raise for bad input.
 UPDATE_ERRORS = (KeyError, TypeError, ValueError)
 
@@ -205,7 +206,7 @@ def test_constructor_rejects_non_number_lr(cls, value):
 @pytest.mark.parametrize("cls", CLASSES, ids=NAMES)
 def test_constructor_rejects_unknown_keywords(cls):
     own = set(inspect.signature(cls).parameters)
-    foreign = {"learning_rate", "betas", "rho", "alpha", "nesterov"}
+    foreign = {"learning_rate", "betas", "rho", "alpha", "nesterov"} - own  # ASGD's own alpha is torch's name
     for other in CLASSES:  # e.g. SGD(lr=..., momentum=0.9), Adam(decay_rate=...)
         foreign |= set(inspect.signature(other).parameters) - own
     for word in sorted(foreign):

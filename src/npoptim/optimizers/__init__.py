@@ -2,15 +2,20 @@
 
 from .base import STATE_DICT_VERSION, Optimizer
 from .extended import Adadelta, Adamax, AdamW, Lion, Nadam, RAdam
+from .matrix import Muon
+from .modern import ASGD, Rprop
 from .registry import (
     BOOK_OPTIMIZERS,
+    MATRIX_OPTIMIZERS,
     OPTIMIZERS,
+    WRAPPERS,
     create_optimizer,
     get_optimizer,
     optimizer_from_state_dict,
     select_optimizers,
 )
 from .rules import SGD, AdaGrad, Adam, Momentum, Nesterov, RMSprop
+from .wrappers import Partition
 
 __all__ = [
     "Optimizer",
@@ -27,7 +32,13 @@ __all__ = [
     "Adadelta",
     "RAdam",
     "Lion",
+    "Rprop",
+    "ASGD",
+    "Muon",
+    "Partition",
     "OPTIMIZERS",
+    "MATRIX_OPTIMIZERS",
+    "WRAPPERS",
     "BOOK_OPTIMIZERS",
     "select_optimizers",
     "get_optimizer",

@@ -12,7 +12,10 @@ from ..errors import StateDictError
 from . import fused
 from .base import Optimizer
 from .extended import Adadelta, Adamax, AdamW, Lion, Nadam, RAdam
+from .matrix import Muon
+from .modern import ASGD, Rprop
 from .rules import SGD, AdaGrad, Adam, Momentum, Nesterov, RMSprop
+from .wrappers import Partition
 
 __all__ = [
     "OPTIMIZERS",
@@ -21,14 +24,24 @@ __all__ = [
     "select_optimizers",
     "create_optimizer",
     "optimizer_from_state_dict",
+    "MATRIX_OPTIMIZERS",
+    "WRAPPERS",
 ]
 
 #: name -> optimizer class: the book's six in its order, then the rules of ``extended``.
 OPTIMIZERS: dict[str, type[Optimizer]] = {
     cls.__name__.lower(): cls
     for cls in (SGD, Momentum, Nesterov, AdaGrad, RMSprop, Adam, AdamW, Nadam, Adamax, Adadelta, RAdam, Lion)
+    + (Rprop, ASGD)  # issue 15: element-wise, NumPy path only (no compiled kernel)
 }
 fused.declare_classes(OPTIMIZERS.values())  # the fast path learns the classes from here, never imports us
+
+#: Rules that take only some parameters (Muon: 2-D matrices), so not in :data:`OPTIMIZERS`, whose every
+#: entry updates any dict of parameters (what ``--optimizers all`` and the registry-wide tests rely on);
+#: use them inside a :class:`~npoptim.optimizers.wrappers.Partition`.
+MATRIX_OPTIMIZERS: dict[str, type[Optimizer]] = {"muon": Muon}
+#: Optimizers made of optimizers (built from other instances, not from hyperparameters alone).
+WRAPPERS: dict[str, type] = {"partition": Partition}
 
 
 #: The six rules of "Deep Learning from Scratch" section 6.1, the experiments' default selection.
@@ -70,8 +83,11 @@ def optimizer_from_state_dict(state_dict: Mapping[str, Any]) -> Optimizer:
     """A new optimizer of the class ``state_dict`` names, with its state loaded."""
     if not isinstance(state_dict, Mapping) or "optimizer" not in state_dict:
         raise StateDictError("optimizer_from_state_dict: not an npoptim state dict (no 'optimizer' entry)")
+    name = str(state_dict["optimizer"]).lower()
+    if name in WRAPPERS:  # its groups' optimizers are rebuilt from their own entries, recursively
+        return WRAPPERS[name].from_state_dict(state_dict, optimizer_from_state_dict)
     try:
-        opt = get_optimizer(state_dict["optimizer"])()
+        opt = MATRIX_OPTIMIZERS[name]() if name in MATRIX_OPTIMIZERS else get_optimizer(state_dict["optimizer"])()
     except ValueError as exc:
         raise StateDictError(f"optimizer_from_state_dict: {exc}") from None
     opt.load_state_dict(state_dict)
