@@ -133,7 +133,8 @@ def test_parity_with_torch_newton_schulz_in_float64(monkeypatch, dtype, hi):
             bnew = opt.state[k]["momentum_buffer"].astype(np.float64)
             u = (1 - mu) * g + mu * bnew if th["nesterov"] else bnew
             step_lr = th["lr"] * opt.lr_ratio(w0.shape)
-            e_ns = ns_error_bound(u, th["ns_steps"], coeffs, dtype) + ns_error_bound(u, th["ns_steps"], coeffs, np.float64)
+            steps = th["ns_steps"]
+            e_ns = ns_error_bound(u, steps, coeffs, dtype) + ns_error_bound(u, steps, coeffs, np.float64)
             o = newton_schulz(u, th["ns_steps"], coeffs, th["eps"])
             bound = step_lr * e_ns + 2 * gamma(4, dtype) * (np.abs(w0) + step_lr * np.abs(o))
             assert_within(ours[k], tp.numpy(), bound, f"params {k} step {step} {h} {np.dtype(dtype)}")
@@ -233,7 +234,8 @@ def test_none_gradient_leaves_key_and_state_untouched():
 def test_documented_example_partition_muon_for_matrices_adamw_for_the_rest():
     """The book's network's keys: W1, W2 (matrices) to Muon, b1, b2 to AdamW -- each exactly as if alone."""
     rng = np.random.default_rng(6)
-    params = {"W1": rng.standard_normal((4, 3)), "b1": np.zeros(3), "W2": rng.standard_normal((3, 2)), "b2": np.zeros(2)}
+    params = {"W1": rng.standard_normal((4, 3)), "b1": np.zeros(3)}
+    params |= {"W2": rng.standard_normal((3, 2)), "b2": np.zeros(2)}
     part = Partition({"W*": Muon(lr=0.02), "*": AdamW(lr=1e-3)})
     alone_m, alone_a = Muon(lr=0.02), AdamW(lr=1e-3)
     pm = {k: params[k].copy() for k in ("W1", "W2")}
