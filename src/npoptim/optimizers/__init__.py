@@ -2,7 +2,7 @@
 
 from .base import STATE_DICT_VERSION, Optimizer
 from .extended import Adadelta, Adamax, AdamW, Lion, Nadam, RAdam
-from .matrix import Muon
+from .matrix import Adafactor, Muon
 from .modern import ASGD, Rprop
 from .registry import (
     BOOK_OPTIMIZERS,
@@ -35,6 +35,7 @@ __all__ = [
     "Rprop",
     "ASGD",
     "Muon",
+    "Adafactor",
     "Partition",
     "OPTIMIZERS",
     "MATRIX_OPTIMIZERS",

@@ -12,7 +12,7 @@ from ..errors import StateDictError
 from . import fused
 from .base import Optimizer
 from .extended import Adadelta, Adamax, AdamW, Lion, Nadam, RAdam
-from .matrix import Muon
+from .matrix import Adafactor, Muon
 from .modern import ASGD, Rprop
 from .rules import SGD, AdaGrad, Adam, Momentum, Nesterov, RMSprop
 from .wrappers import Partition
@@ -39,7 +39,7 @@ fused.declare_classes(OPTIMIZERS.values())  # the fast path learns the classes f
 #: Rules that take only some parameters (Muon: 2-D matrices), so not in :data:`OPTIMIZERS`, whose every
 #: entry updates any dict of parameters (what ``--optimizers all`` and the registry-wide tests rely on);
 #: use them inside a :class:`~npoptim.optimizers.wrappers.Partition`.
-MATRIX_OPTIMIZERS: dict[str, type[Optimizer]] = {"muon": Muon}
+MATRIX_OPTIMIZERS: dict[str, type[Optimizer]] = {"muon": Muon, "adafactor": Adafactor}
 #: Optimizers made of optimizers (built from other instances, not from hyperparameters alone).
 WRAPPERS: dict[str, type] = {"partition": Partition}
 
@@ -67,10 +67,11 @@ def select_optimizers(names: Sequence[str] | str | None) -> list[str]:
 
 
 def get_optimizer(name: str) -> type[Optimizer]:
-    """The optimizer class registered as ``name`` (case-insensitive)."""
-    cls = OPTIMIZERS.get(str(name).lower())
+    """The optimizer class registered as ``name`` (case-insensitive), in :data:`OPTIMIZERS` or
+    :data:`MATRIX_OPTIMIZERS`."""
+    cls = OPTIMIZERS.get(str(name).lower()) or MATRIX_OPTIMIZERS.get(str(name).lower())
     if cls is None:
-        raise ValueError(f"unknown optimizer {name!r}; known: {', '.join(OPTIMIZERS)}")
+        raise ValueError(f"unknown optimizer {name!r}; known: {', '.join([*OPTIMIZERS, *MATRIX_OPTIMIZERS])}")
     return cls
 
 
@@ -87,7 +88,7 @@ def optimizer_from_state_dict(state_dict: Mapping[str, Any]) -> Optimizer:
     if name in WRAPPERS:  # its groups' optimizers are rebuilt from their own entries, recursively
         return WRAPPERS[name].from_state_dict(state_dict, optimizer_from_state_dict)
     try:
-        opt = MATRIX_OPTIMIZERS[name]() if name in MATRIX_OPTIMIZERS else get_optimizer(state_dict["optimizer"])()
+        opt = get_optimizer(state_dict["optimizer"])()
     except ValueError as exc:
         raise StateDictError(f"optimizer_from_state_dict: {exc}") from None
     opt.load_state_dict(state_dict)
