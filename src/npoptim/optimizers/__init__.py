@@ -6,8 +6,8 @@ from .matrix import Adafactor, Muon
 from .modern import ASGD, Rprop
 from .registry import (
     BOOK_OPTIMIZERS,
-    MATRIX_OPTIMIZERS,
     OPTIMIZERS,
+    TENSOR_OPTIMIZERS,
     WRAPPERS,
     create_optimizer,
     get_optimizer,
@@ -15,6 +15,7 @@ from .registry import (
     select_optimizers,
 )
 from .rules import SGD, AdaGrad, Adam, Momentum, Nesterov, RMSprop
+from .trust import LAMB, LARS
 from .wrappers import Partition
 
 __all__ = [
@@ -36,9 +37,11 @@ __all__ = [
     "ASGD",
     "Muon",
     "Adafactor",
+    "LAMB",
+    "LARS",
     "Partition",
     "OPTIMIZERS",
-    "MATRIX_OPTIMIZERS",
+    "TENSOR_OPTIMIZERS",
     "WRAPPERS",
     "BOOK_OPTIMIZERS",
     "select_optimizers",

@@ -15,6 +15,7 @@ from .extended import Adadelta, Adamax, AdamW, Lion, Nadam, RAdam
 from .matrix import Adafactor, Muon
 from .modern import ASGD, Rprop
 from .rules import SGD, AdaGrad, Adam, Momentum, Nesterov, RMSprop
+from .trust import LAMB, LARS
 from .wrappers import Partition
 
 __all__ = [
@@ -24,7 +25,7 @@ __all__ = [
     "select_optimizers",
     "create_optimizer",
     "optimizer_from_state_dict",
-    "MATRIX_OPTIMIZERS",
+    "TENSOR_OPTIMIZERS",
     "WRAPPERS",
 ]
 
@@ -36,10 +37,12 @@ OPTIMIZERS: dict[str, type[Optimizer]] = {
 }
 fused.declare_classes(OPTIMIZERS.values())  # the fast path learns the classes from here, never imports us
 
-#: Rules that take only some parameters (Muon: 2-D matrices), so not in :data:`OPTIMIZERS`, whose every
-#: entry updates any dict of parameters (what ``--optimizers all`` and the registry-wide tests rely on);
-#: use them inside a :class:`~npoptim.optimizers.wrappers.Partition`.
-MATRIX_OPTIMIZERS: dict[str, type[Optimizer]] = {"muon": Muon, "adafactor": Adafactor}
+#: Rules that see a whole tensor at once (Newton--Schulz, factored moments, trust-ratio norms), so not
+#: element-wise: the registry-wide battery's claims (complex = two real arrays, state slots of the
+#: parameter's shape, the compiled kernels, "any dict of parameters") do not hold for them, and they are
+#: not in :data:`OPTIMIZERS` (nor in ``--optimizers all``); each has its own tests.  Muon takes 2-D
+#: matrices only: use it inside a :class:`~npoptim.optimizers.wrappers.Partition`.
+TENSOR_OPTIMIZERS: dict[str, type[Optimizer]] = {"muon": Muon, "adafactor": Adafactor, "lamb": LAMB, "lars": LARS}
 #: Optimizers made of optimizers (built from other instances, not from hyperparameters alone).
 WRAPPERS: dict[str, type] = {"partition": Partition}
 
@@ -68,10 +71,10 @@ def select_optimizers(names: Sequence[str] | str | None) -> list[str]:
 
 def get_optimizer(name: str) -> type[Optimizer]:
     """The optimizer class registered as ``name`` (case-insensitive), in :data:`OPTIMIZERS` or
-    :data:`MATRIX_OPTIMIZERS`."""
-    cls = OPTIMIZERS.get(str(name).lower()) or MATRIX_OPTIMIZERS.get(str(name).lower())
+    :data:`TENSOR_OPTIMIZERS`."""
+    cls = OPTIMIZERS.get(str(name).lower()) or TENSOR_OPTIMIZERS.get(str(name).lower())
     if cls is None:
-        raise ValueError(f"unknown optimizer {name!r}; known: {', '.join([*OPTIMIZERS, *MATRIX_OPTIMIZERS])}")
+        raise ValueError(f"unknown optimizer {name!r}; known: {', '.join([*OPTIMIZERS, *TENSOR_OPTIMIZERS])}")
     return cls
 
 
