@@ -16,7 +16,7 @@ from .registry import (
 )
 from .rules import SGD, AdaGrad, Adam, Momentum, Nesterov, RMSprop
 from .trust import LAMB, LARS
-from .wrappers import Partition
+from .wrappers import Lookahead, Partition
 
 __all__ = [
     "Optimizer",
@@ -40,6 +40,7 @@ __all__ = [
     "LAMB",
     "LARS",
     "Partition",
+    "Lookahead",
     "OPTIMIZERS",
     "TENSOR_OPTIMIZERS",
     "WRAPPERS",

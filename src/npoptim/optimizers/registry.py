@@ -16,7 +16,7 @@ from .matrix import Adafactor, Muon
 from .modern import ASGD, Rprop
 from .rules import SGD, AdaGrad, Adam, Momentum, Nesterov, RMSprop
 from .trust import LAMB, LARS
-from .wrappers import Partition
+from .wrappers import Lookahead, Partition
 
 __all__ = [
     "OPTIMIZERS",
@@ -44,7 +44,7 @@ fused.declare_classes(OPTIMIZERS.values())  # the fast path learns the classes f
 #: matrices only: use it inside a :class:`~npoptim.optimizers.wrappers.Partition`.
 TENSOR_OPTIMIZERS: dict[str, type[Optimizer]] = {"muon": Muon, "adafactor": Adafactor, "lamb": LAMB, "lars": LARS}
 #: Optimizers made of optimizers (built from other instances, not from hyperparameters alone).
-WRAPPERS: dict[str, type] = {"partition": Partition}
+WRAPPERS: dict[str, type] = {"partition": Partition, "lookahead": Lookahead}
 
 
 #: The six rules of "Deep Learning from Scratch" section 6.1, the experiments' default selection.

@@ -1,4 +1,5 @@
-"""Optimizers made of optimizers: :class:`Partition`, different rules for different parameters (issue 15).
+"""Optimizers made of optimizers (issue 15): :class:`Partition` (different rules for different parameters)
+and :class:`Lookahead` (slow weights around any rule).
 
 A wrapper keeps every guarantee of the rules it holds: it validates the *whole*
 call with each rule's own validating walk (``Optimizer._prepare``, which writes
@@ -24,7 +25,7 @@ from .base import _check_policy
 from .checking import _check_no_overlap
 from .state import _READABLE_VERSIONS, STATE_DICT_VERSION
 
-__all__ = ["Partition"]
+__all__ = ["Partition", "Lookahead"]
 
 
 class Partition:
@@ -279,3 +280,143 @@ def _loaded_count(state_dict: Mapping[str, Any], name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise StateDictError(f"Partition.load_state_dict: {name} must be a non-negative integer, got {value!r}")
     return value
+
+
+class Lookahead:
+    r"""Lookahead (Zhang, Lucas, Hinton & Ba, 2019, "Lookahead optimizer: k steps forward, 1 step back",
+    Algorithm 1) around any npoptim optimizer (or :class:`Partition`).
+
+    The inner optimizer moves the *fast* weights :math:`w` (the parameters); each key also keeps *slow*
+    weights :math:`\phi` (slot ``slow``, :math:`\phi_0 = w` when the key first gets a gradient).  After every
+    :math:`k`-th step of a key,
+
+    .. math:: \phi \leftarrow \phi + \alpha (w - \phi), \qquad w \leftarrow \phi
+
+    counted with the key's own step (a ``None`` gradient does not count), as
+    ``pytorch_optimizer.Lookahead`` (whose counter is per group) and ``optax.lookahead``.  The inner
+    optimizer's state is not touched at a synchronisation (pytorch_optimizer's ``pullback_momentum="none"``).
+    ``update`` is atomic: the inner update validates and writes as a whole, and the slow weights are
+    created and synchronised only after it succeeded.  Its state dict nests the inner one's.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from npoptim import SGD, Lookahead
+    >>> params, opt = {"w": np.array([1.0])}, Lookahead(SGD(lr=0.1), k=2, alpha=0.5)
+    >>> opt.update(params, {"w": np.array([1.0])})
+    >>> opt.update(params, {"w": np.array([1.0])})   # fast 0.8; slow 1 + 0.5 (0.8 - 1) = 0.9, and w <- 0.9
+    >>> params["w"], opt.slow_weights()["w"]
+    (array([0.9]), array([0.9]))
+    """
+
+    def __init__(self, inner: Any, *, k: int = 5, alpha: float = 0.5) -> None:
+        if not isinstance(inner, (_Optimizer, Partition, Lookahead)):
+            raise TypeError(f"Lookahead: inner must be an npoptim optimizer, got {type(inner).__name__}")
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"Lookahead: invalid k={k!r}: must be an integer >= 1")
+        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 <= float(alpha) <= 1.0:
+            raise ValueError(f"Lookahead: invalid alpha={alpha!r}: must be a real number in [0, 1]")
+        self.inner, self.k, self.alpha = inner, k, float(alpha)
+        #: Per key: ``{"slow": ndarray}`` (the inner optimizer keeps its own state).
+        self.slow: dict[str, np.ndarray] = {}
+        self.step_count = 0
+        self.skipped_steps = 0
+
+    def __repr__(self) -> str:
+        return f"Lookahead({self.inner!r}, k={self.k}, alpha={self.alpha})"
+
+    @property
+    def state(self) -> dict[str, dict[str, Any]]:
+        """The inner optimizer's per-key state (not copies)."""
+        return self.inner.state
+
+    def slow_weights(self) -> dict[str, np.ndarray]:
+        """Copies of the slow weights, by key."""
+        return {k: v.copy() for k, v in self.slow.items()}
+
+    def update(self, params: Mapping[str, np.ndarray], grads: Mapping[str, np.ndarray | None]) -> None:
+        """The inner step, then the slow/fast synchronisation of the keys whose step is a multiple of ``k``."""
+        fresh = {}
+        if isinstance(params, Mapping) and isinstance(grads, Mapping):
+            fresh = {  # copies taken before the step; committed only if it succeeds
+                k: np.array(p, copy=True) for k, p in params.items()
+                if k not in self.slow and grads.get(k) is not None and isinstance(p, np.ndarray)
+            }
+        steps = {k: s["step"] for k, s in self.inner.state.items()}
+        skipped = self.inner.skipped_steps
+        self.inner.update(params, grads)  # raises before writing anything
+        if self.inner.skipped_steps != skipped:
+            self.skipped_steps += 1
+            return
+        self.slow.update(fresh)
+        moved = False
+        for key, s in self.inner.state.items():
+            if s["step"] != steps.get(key, 0):
+                moved = True
+                if s["step"] % self.k == 0:
+                    slow, fast = self.slow[key], params[key]
+                    slow += self.alpha * (fast - slow)
+                    fast[...] = slow
+        if moved:
+            self.step_count += 1
+
+    def state_dict(self) -> dict[str, Any]:
+        """``{"optimizer": "Lookahead", "version": 2, "k", "alpha", "inner": <inner state dict without
+        its "state">, "step_count", "skipped_steps", "state": {key: {<inner entry>, "slow": ndarray}}}``
+        (one ``"state"`` of every optimizer's shape, so checkpoints store it as is)."""
+        sd = self.inner.state_dict()
+        state = sd.pop("state")
+        for key, slow in self.slow.items():
+            state[key] = {**state.get(key, {}), "slow": slow.copy()}
+        return {
+            "optimizer": "Lookahead",
+            "version": STATE_DICT_VERSION,
+            "k": self.k,
+            "alpha": self.alpha,
+            "inner": sd,
+            "step_count": self.step_count,
+            "skipped_steps": self.skipped_steps,
+            "state": state,
+        }
+
+    @staticmethod
+    def _split(state_dict: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        expected = {"optimizer", "version", "k", "alpha", "inner", "step_count", "skipped_steps", "state"}
+        if not isinstance(state_dict, Mapping) or set(state_dict) != expected:
+            got = sorted(state_dict) if isinstance(state_dict, Mapping) else type(state_dict).__name__
+            raise StateDictError(f"Lookahead.load_state_dict: keys {got} do not match the format's {sorted(expected)}")
+        if state_dict["optimizer"] != "Lookahead" or not isinstance(state_dict["inner"], Mapping):
+            raise StateDictError("Lookahead.load_state_dict: not a Lookahead state dict")
+        if not isinstance(state_dict["state"], Mapping):
+            raise StateDictError("Lookahead.load_state_dict: 'state' must be a mapping of key to slots")
+        inner_state, slow = {}, {}
+        for key, entry in state_dict["state"].items():
+            if not isinstance(entry, Mapping) or "slow" not in entry:
+                raise StateDictError(f"Lookahead.load_state_dict: state[{key!r}] has no 'slow' weights")
+            a = entry["slow"]
+            if not isinstance(a, np.ndarray) or a.dtype.kind not in "fc":
+                raise StateDictError(f"Lookahead.load_state_dict: state[{key!r}]['slow'] must be a floating array")
+            slow[key] = np.array(a, order="C", copy=True)
+            inner_state[key] = {k: v for k, v in entry.items() if k != "slow"}
+        return {**state_dict["inner"], "state": inner_state}, slow
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Replace the settings, the slow weights and the inner optimizer's state; on error nothing changes."""
+        inner_sd, slow = self._split(state_dict)
+        try:
+            probe = Lookahead(copy.deepcopy(self.inner), k=state_dict["k"], alpha=state_dict["alpha"])
+        except (TypeError, ValueError) as exc:
+            raise StateDictError(f"Lookahead.load_state_dict: {exc}") from None
+        probe.inner.load_state_dict(inner_sd)  # checks the inner state dict
+        counters = [_loaded_count(state_dict, n) for n in ("step_count", "skipped_steps")]
+        self.inner.load_state_dict(inner_sd)
+        self.k, self.alpha, self.slow = probe.k, probe.alpha, slow
+        self.step_count, self.skipped_steps = counters
+
+    @classmethod
+    def from_state_dict(cls, state_dict: Mapping[str, Any], build: Callable[[Mapping[str, Any]], Any]) -> Lookahead:
+        """A new Lookahead around ``build(inner state dict)`` (``optimizer_from_state_dict``)."""
+        inner_sd, _ = cls._split(state_dict)
+        out = cls(build(inner_sd), k=state_dict["k"], alpha=state_dict["alpha"])
+        out.load_state_dict(state_dict)
+        return out
