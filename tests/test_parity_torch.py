@@ -206,7 +206,11 @@ class Oracle:
 
 
 #: Registered rules that torch.optim does not have, and where they are checked instead.
-NO_TORCH: dict[str, str] = {"lion": "tests/test_extended.py: against the paper's Algorithm 2, written out there"}
+NO_TORCH: dict[str, str] = {
+    "lion": "tests/test_extended.py: against the paper's Algorithm 2, written out there",
+    "schedulefreesgd": "tests/test_schedule_free.py: against schedulefree's SGDScheduleFreeReference",
+    "schedulefreeadamw": "tests/test_schedule_free.py: against schedulefree's AdamWScheduleFreeReference",
+}
 
 
 ORACLES: dict[str, Oracle] = {

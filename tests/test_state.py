@@ -53,6 +53,10 @@ def custom_hyperparameters(cls: type[Optimizer]) -> dict[str, Any]:
             out[name] = 0.5
         elif name == "t0":  # ASGD
             out[name] = 2.0
+        elif name == "warmup_steps":  # schedule-free
+            out[name] = 2
+        elif name in ("r", "weight_lr_power"):  # schedule-free
+            out[name] = 0.5
         elif name == "etas":  # Rprop; a pair is a list in a state dict (as JSON has it), a tuple on the optimizer
             out[name] = [0.4, 1.3]
         elif name == "step_sizes":  # Rprop

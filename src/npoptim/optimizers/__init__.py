@@ -15,6 +15,7 @@ from .registry import (
     select_optimizers,
 )
 from .rules import SGD, AdaGrad, Adam, Momentum, Nesterov, RMSprop
+from .schedule_free import ScheduleFreeAdamW, ScheduleFreeSGD
 from .trust import LAMB, LARS
 from .wrappers import Lookahead, Partition
 
@@ -35,6 +36,8 @@ __all__ = [
     "Lion",
     "Rprop",
     "ASGD",
+    "ScheduleFreeSGD",
+    "ScheduleFreeAdamW",
     "Muon",
     "Adafactor",
     "LAMB",

@@ -15,6 +15,7 @@ from .extended import Adadelta, Adamax, AdamW, Lion, Nadam, RAdam
 from .matrix import Adafactor, Muon
 from .modern import ASGD, Rprop
 from .rules import SGD, AdaGrad, Adam, Momentum, Nesterov, RMSprop
+from .schedule_free import ScheduleFreeAdamW, ScheduleFreeSGD
 from .trust import LAMB, LARS
 from .wrappers import Lookahead, Partition
 
@@ -33,7 +34,7 @@ __all__ = [
 OPTIMIZERS: dict[str, type[Optimizer]] = {
     cls.__name__.lower(): cls
     for cls in (SGD, Momentum, Nesterov, AdaGrad, RMSprop, Adam, AdamW, Nadam, Adamax, Adadelta, RAdam, Lion)
-    + (Rprop, ASGD)  # issue 15: element-wise, NumPy path only (no compiled kernel)
+    + (Rprop, ASGD, ScheduleFreeSGD, ScheduleFreeAdamW)  # issue 15: element-wise, NumPy path only (no kernel)
 }
 fused.declare_classes(OPTIMIZERS.values())  # the fast path learns the classes from here, never imports us
 

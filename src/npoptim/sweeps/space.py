@@ -97,6 +97,9 @@ TUNED: dict[str, tuple[Dimension, ...]] = {
     # issue 15: Rprop's lr is only its initial step size (its etas adapt it); ASGD's lambd/t0 keep torch's defaults
     "rprop": (),
     "asgd": (),
+    # schedule-free: the interpolation beta (Defazio et al. 2024 use 0.9); AdamW's beta2 as Adam's
+    "schedulefreesgd": (_MOMENTUM,),
+    "schedulefreeadamw": (Dimension("beta1", 1e-2, 0.5, (0.9, 0.95)), _ADAM_BETAS[1]),
 }
 
 
