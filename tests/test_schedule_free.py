@@ -127,7 +127,8 @@ def test_checkpoint_in_either_mode_resumes_exactly(mode, tmp_path):
     npoptim.save_checkpoint(tmp_path / "sf.npz", pf, first)
     ck = npoptim.load_checkpoint(tmp_path / "sf.npz")
     resumed, pr = npoptim.optimizer_from_state_dict(ck.optimizer_state), ck.params
-    assert resumed.train_mode == (mode == "train") and ck.optimizer_state["schedule_free"]["train_mode"] is (mode == "train")
+    saved_in_train = mode == "train"
+    assert resumed.train_mode == saved_in_train and ck.optimizer_state["schedule_free"]["train_mode"] is saved_in_train
     resumed.train(pr)
     for g in grads[4:]:
         resumed.update(pr, g)
