@@ -4,6 +4,7 @@ from .base import STATE_DICT_VERSION, Optimizer
 from .extended import Adadelta, Adamax, AdamW, Lion, Nadam, RAdam
 from .matrix import Adafactor, Muon
 from .modern import ASGD, Rprop
+from .prodigy import Prodigy
 from .registry import (
     BOOK_OPTIMIZERS,
     OPTIMIZERS,
@@ -42,6 +43,7 @@ __all__ = [
     "Adafactor",
     "LAMB",
     "LARS",
+    "Prodigy",
     "Partition",
     "Lookahead",
     "OPTIMIZERS",

@@ -14,6 +14,7 @@ from .base import Optimizer
 from .extended import Adadelta, Adamax, AdamW, Lion, Nadam, RAdam
 from .matrix import Adafactor, Muon
 from .modern import ASGD, Rprop
+from .prodigy import Prodigy
 from .rules import SGD, AdaGrad, Adam, Momentum, Nesterov, RMSprop
 from .schedule_free import ScheduleFreeAdamW, ScheduleFreeSGD
 from .trust import LAMB, LARS
@@ -44,6 +45,7 @@ fused.declare_classes(OPTIMIZERS.values())  # the fast path learns the classes f
 #: not in :data:`OPTIMIZERS` (nor in ``--optimizers all``); each has its own tests.  Muon takes 2-D
 #: matrices only: use it inside a :class:`~npoptim.optimizers.wrappers.Partition`.
 TENSOR_OPTIMIZERS: dict[str, type[Optimizer]] = {"muon": Muon, "adafactor": Adafactor, "lamb": LAMB, "lars": LARS}
+TENSOR_OPTIMIZERS["prodigy"] = Prodigy  # one estimate d for the whole call
 #: Optimizers made of optimizers (built from other instances, not from hyperparameters alone).
 WRAPPERS: dict[str, type] = {"partition": Partition, "lookahead": Lookahead}
 
