@@ -245,3 +245,18 @@ def test_same_as_torch_param_groups(dtype):
             want = t.detach().numpy()
             scale[k] = max(scale[k], float(np.abs(want).max()))
             np.testing.assert_allclose(params[k], want, rtol=0, atol=rtol * scale[k], err_msg=k)
+
+
+def test_a_group_in_schedule_free_eval_mode_refuses_before_any_group_writes():
+    from npoptim import ScheduleFreeAdamW
+
+    rng = np.random.default_rng(9)
+    sf = ScheduleFreeAdamW(lr=0.01)
+    opt = Partition({"W*": Muon(lr=0.02), "*": sf})
+    params = make(rng)
+    opt.update(params, grads_for(rng, params))
+    sf.eval({k: params[k] for k in ("b1", "b2")})
+    before = snapshot(opt, params)
+    with pytest.raises(ValueError, match=r"eval mode.*opt\.train"):
+        opt.update(params, grads_for(rng, params))
+    assert_same_snapshot(before, snapshot(opt, params))  # Muon's group did not step either

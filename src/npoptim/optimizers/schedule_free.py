@@ -72,11 +72,6 @@ class ScheduleFreeBase(Optimizer):
 
     def update(self, params, grads):
         """One step (training mode only); see the class docstring for the averaging."""
-        if not self.train_mode:
-            raise ValueError(
-                f"{type(self).__name__}.update: the parameters hold the average x (eval mode); "
-                "call opt.train(params) before training"
-            )
         k = self.step_count
         sched = (k + 1) / self.warmup_steps if k < self.warmup_steps else 1.0
         lr = resolve_lr(self.lr, k) * sched
@@ -90,6 +85,15 @@ class ScheduleFreeBase(Optimizer):
         if self.step_count != before:  # a step was taken (not skipped, not all None): commit the scalars
             object.__setattr__(self, "lr_max", lr_max)
             object.__setattr__(self, "weight_sum", weight_sum)
+
+    def _prepare(self, params, grads):
+        # part of the validating walk, so a Partition holding this optimizer refuses before any group writes
+        if not self.train_mode:
+            raise ValueError(
+                f"{type(self).__name__}.update: the parameters hold the average x (eval mode); "
+                "call opt.train(params) before training"
+            )
+        return super()._prepare(params, grads)
 
     def _average(self, p, g, s, direction) -> None:
         lr, ckp1, _ = self._step
