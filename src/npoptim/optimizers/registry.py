@@ -44,8 +44,9 @@ fused.declare_classes(OPTIMIZERS.values())  # the fast path learns the classes f
 #: parameter's shape, the compiled kernels, "any dict of parameters") do not hold for them, and they are
 #: not in :data:`OPTIMIZERS` (nor in ``--optimizers all``); each has its own tests.  Muon takes 2-D
 #: matrices only: use it inside a :class:`~npoptim.optimizers.wrappers.Partition`.
-TENSOR_OPTIMIZERS: dict[str, type[Optimizer]] = {"muon": Muon, "adafactor": Adafactor, "lamb": LAMB, "lars": LARS}
-TENSOR_OPTIMIZERS["prodigy"] = Prodigy  # one estimate d for the whole call
+TENSOR_OPTIMIZERS: dict[str, type[Optimizer]] = {
+    cls.__name__.lower(): cls for cls in (Muon, Adafactor, LAMB, LARS, Prodigy)  # Prodigy: one d per call
+}
 #: Optimizers made of optimizers (built from other instances, not from hyperparameters alone).
 WRAPPERS: dict[str, type] = {"partition": Partition, "lookahead": Lookahead}
 
