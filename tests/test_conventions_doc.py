@@ -223,3 +223,20 @@ def test_keras_decoupled_decay_equals_l2_for_sgd_only() -> None:
     scale = np.abs(w0) + lr * np.abs(grads).sum(axis=0)
     assert_within(sgd["w"], _keras_decoupled(w0, grads, lr, wd, 0.0), len(grads) * gamma(4) * scale, "SGD decoupled")
     assert np.abs(mom["w"] - _keras_decoupled(w0, grads, lr, wd, 0.9)).max() > 1e-2
+
+
+# --- every registered optimizer has its row (issue 15) -----------------------------------------
+
+
+def test_every_registered_optimizer_has_a_row_in_the_conventions_table() -> None:
+    """The table compares *each* of our rules with the other libraries: a new rule needs its row
+    (``| **ClassName** ...``), wrappers and whole-tensor rules included."""
+    from pathlib import Path
+
+    import npoptim
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "conventions.md").read_text(encoding="utf-8")
+    rows = {line.split("**")[1] for line in doc.splitlines() if line.startswith("| **")}
+    classes = [*npoptim.OPTIMIZERS.values(), *npoptim.TENSOR_OPTIMIZERS.values(), *npoptim.WRAPPERS.values()]
+    missing = [cls.__name__ for cls in classes if cls.__name__ not in rows]
+    assert not missing, f"docs/conventions.md has no row for {missing}"

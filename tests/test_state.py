@@ -47,8 +47,20 @@ def custom_hyperparameters(cls: type[Optimizer]) -> dict[str, Any]:
             out[name] = 0.03
         elif name in ("amsgrad", "centered"):
             out[name] = True
-        elif name in ("initial_accumulator_value", "lr_decay", "momentum_decay"):
+        elif name in ("initial_accumulator_value", "lr_decay", "momentum_decay", "lambd"):
             out[name] = 0.05
+        elif name == "alpha":  # ASGD
+            out[name] = 0.5
+        elif name == "t0":  # ASGD
+            out[name] = 2.0
+        elif name == "warmup_steps":  # schedule-free
+            out[name] = 2
+        elif name in ("r", "weight_lr_power"):  # schedule-free
+            out[name] = 0.5
+        elif name == "etas":  # Rprop; a pair is a list in a state dict (as JSON has it), a tuple on the optimizer
+            out[name] = [0.4, 1.3]
+        elif name == "step_sizes":  # Rprop
+            out[name] = [1e-5, 5.0]
         elif name == "clip_norm":
             out[name] = 2.5
         elif name == "clip_value":

@@ -2,15 +2,23 @@
 
 from .base import STATE_DICT_VERSION, Optimizer
 from .extended import Adadelta, Adamax, AdamW, Lion, Nadam, RAdam
+from .matrix import Adafactor, Muon
+from .modern import ASGD, Rprop
+from .prodigy import Prodigy
 from .registry import (
     BOOK_OPTIMIZERS,
     OPTIMIZERS,
+    TENSOR_OPTIMIZERS,
+    WRAPPERS,
     create_optimizer,
     get_optimizer,
     optimizer_from_state_dict,
     select_optimizers,
 )
 from .rules import SGD, AdaGrad, Adam, Momentum, Nesterov, RMSprop
+from .schedule_free import ScheduleFreeAdamW, ScheduleFreeSGD
+from .trust import LAMB, LARS
+from .wrappers import Lookahead, Partition
 
 __all__ = [
     "Optimizer",
@@ -27,7 +35,20 @@ __all__ = [
     "Adadelta",
     "RAdam",
     "Lion",
+    "Rprop",
+    "ASGD",
+    "ScheduleFreeSGD",
+    "ScheduleFreeAdamW",
+    "Muon",
+    "Adafactor",
+    "LAMB",
+    "LARS",
+    "Prodigy",
+    "Partition",
+    "Lookahead",
     "OPTIMIZERS",
+    "TENSOR_OPTIMIZERS",
+    "WRAPPERS",
     "BOOK_OPTIMIZERS",
     "select_optimizers",
     "get_optimizer",

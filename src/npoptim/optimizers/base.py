@@ -278,6 +278,14 @@ class Optimizer:
         """
         raise NotImplementedError
 
+    def _check_key(self, key: str, p: np.ndarray) -> None:
+        """Hook for whole-tensor rules (issue 15): refuse a parameter this rule cannot update.
+
+        Called by the validating walk (:meth:`_prepare`) for every key, before anything is
+        written, so a refusal keeps ``update`` atomic.  Raise ``TypeError``/``ValueError``
+        naming ``key``; the default accepts every array the walk accepts.
+        """
+
     def _init_state(self, p: np.ndarray) -> dict[str, np.ndarray]:
         """Fresh state for a parameter: zeros in every slot (override to change)."""
         return {slot: np.zeros(p.shape, dtype=p.dtype) for slot in self.slots}
@@ -428,6 +436,7 @@ class Optimizer:
             if not isinstance(key, str):
                 raise TypeError(f"{name}.update: keys must be str, got {key!r}")
             _check_param(name, key, p)
+            self._check_key(key, p)  # a rule's own requirement (e.g. Muon: 2-D only); before any write
             g = grads[key]
             if g is None:
                 continue

@@ -12,7 +12,13 @@ from ..errors import StateDictError
 from . import fused
 from .base import Optimizer
 from .extended import Adadelta, Adamax, AdamW, Lion, Nadam, RAdam
+from .matrix import Adafactor, Muon
+from .modern import ASGD, Rprop
+from .prodigy import Prodigy
 from .rules import SGD, AdaGrad, Adam, Momentum, Nesterov, RMSprop
+from .schedule_free import ScheduleFreeAdamW, ScheduleFreeSGD
+from .trust import LAMB, LARS
+from .wrappers import Lookahead, Partition
 
 __all__ = [
     "OPTIMIZERS",
@@ -21,14 +27,28 @@ __all__ = [
     "select_optimizers",
     "create_optimizer",
     "optimizer_from_state_dict",
+    "TENSOR_OPTIMIZERS",
+    "WRAPPERS",
 ]
 
 #: name -> optimizer class: the book's six in its order, then the rules of ``extended``.
 OPTIMIZERS: dict[str, type[Optimizer]] = {
     cls.__name__.lower(): cls
     for cls in (SGD, Momentum, Nesterov, AdaGrad, RMSprop, Adam, AdamW, Nadam, Adamax, Adadelta, RAdam, Lion)
+    + (Rprop, ASGD, ScheduleFreeSGD, ScheduleFreeAdamW)  # issue 15: element-wise, NumPy path only (no kernel)
 }
 fused.declare_classes(OPTIMIZERS.values())  # the fast path learns the classes from here, never imports us
+
+#: Rules that see a whole tensor at once (Newton--Schulz, factored moments, trust-ratio norms), so not
+#: element-wise: the registry-wide battery's claims (complex = two real arrays, state slots of the
+#: parameter's shape, the compiled kernels, "any dict of parameters") do not hold for them, and they are
+#: not in :data:`OPTIMIZERS` (nor in ``--optimizers all``); each has its own tests.  Muon takes 2-D
+#: matrices only: use it inside a :class:`~npoptim.optimizers.wrappers.Partition`.
+TENSOR_OPTIMIZERS: dict[str, type[Optimizer]] = {
+    cls.__name__.lower(): cls for cls in (Muon, Adafactor, LAMB, LARS, Prodigy)  # Prodigy: one d per call
+}
+#: Optimizers made of optimizers (built from other instances, not from hyperparameters alone).
+WRAPPERS: dict[str, type] = {"partition": Partition, "lookahead": Lookahead}
 
 
 #: The six rules of "Deep Learning from Scratch" section 6.1, the experiments' default selection.
@@ -54,10 +74,11 @@ def select_optimizers(names: Sequence[str] | str | None) -> list[str]:
 
 
 def get_optimizer(name: str) -> type[Optimizer]:
-    """The optimizer class registered as ``name`` (case-insensitive)."""
-    cls = OPTIMIZERS.get(str(name).lower())
+    """The optimizer class registered as ``name`` (case-insensitive), in :data:`OPTIMIZERS` or
+    :data:`TENSOR_OPTIMIZERS`."""
+    cls = OPTIMIZERS.get(str(name).lower()) or TENSOR_OPTIMIZERS.get(str(name).lower())
     if cls is None:
-        raise ValueError(f"unknown optimizer {name!r}; known: {', '.join(OPTIMIZERS)}")
+        raise ValueError(f"unknown optimizer {name!r}; known: {', '.join([*OPTIMIZERS, *TENSOR_OPTIMIZERS])}")
     return cls
 
 
@@ -70,6 +91,9 @@ def optimizer_from_state_dict(state_dict: Mapping[str, Any]) -> Optimizer:
     """A new optimizer of the class ``state_dict`` names, with its state loaded."""
     if not isinstance(state_dict, Mapping) or "optimizer" not in state_dict:
         raise StateDictError("optimizer_from_state_dict: not an npoptim state dict (no 'optimizer' entry)")
+    name = str(state_dict["optimizer"]).lower()
+    if name in WRAPPERS:  # its groups' optimizers are rebuilt from their own entries, recursively
+        return WRAPPERS[name].from_state_dict(state_dict, optimizer_from_state_dict)
     try:
         opt = get_optimizer(state_dict["optimizer"])()
     except ValueError as exc:

@@ -24,7 +24,7 @@ _READABLE_VERSIONS = (1, 2)
 
 def dump(opt: Any) -> dict[str, Any]:
     """``opt.state_dict()``."""
-    hyper = {k: (v.to_dict() if isinstance(v, Schedule) else v) for k, v in opt._hyper.items()}
+    hyper = {k: _plain(v) for k, v in opt._hyper.items()}
     return {
         "optimizer": type(opt).__name__,
         "version": STATE_DICT_VERSION,
@@ -36,6 +36,14 @@ def dump(opt: Any) -> dict[str, Any]:
             for key, s in opt.state.items()
         },
     }
+
+
+def _plain(value: Any) -> Any:
+    """A hyperparameter as plain data: a schedule as its ``to_dict()``, a tuple (Rprop's ``etas``) as a list
+    (what JSON, and so a checkpoint, gives back; the checks accept both)."""
+    if isinstance(value, Schedule):
+        return value.to_dict()
+    return list(value) if isinstance(value, tuple) else value
 
 
 def load(opt: Any, state_dict: Mapping[str, Any]) -> None:

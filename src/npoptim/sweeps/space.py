@@ -94,6 +94,12 @@ TUNED: dict[str, tuple[Dimension, ...]] = {
     "adadelta": (_DECAY_RATE,),
     # Lion's interpolation rate beta1 and its momentum rate beta2 (Chen et al. 2023 use 0.9/0.99 and 0.95/0.98)
     "lion": (Dimension("beta1", 1e-2, 0.5, (0.9, 0.95)), Dimension("beta2", 1e-3, 1e-1, (0.98, 0.99))),
+    # issue 15: Rprop's lr is only its initial step size (its etas adapt it); ASGD's lambd/t0 keep torch's defaults
+    "rprop": (),
+    "asgd": (),
+    # schedule-free: the interpolation beta (Defazio et al. 2024 use 0.9); AdamW's beta2 as Adam's
+    "schedulefreesgd": (_MOMENTUM,),
+    "schedulefreeadamw": (Dimension("beta1", 1e-2, 0.5, (0.9, 0.95)), _ADAM_BETAS[1]),
 }
 
 
