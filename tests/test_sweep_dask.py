@@ -19,8 +19,8 @@ SWEEP = ["--problems", "booth", "beale", "--optimizers", "sgd", "adam", "--budge
 
 
 def _cluster():
-    cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+    cluster = distributed.LocalCluster(  # dashboard on a free port: two clusters at once never clash on 8787
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=":0"
     )
     c = distributed.Client(cluster)
     yield c
