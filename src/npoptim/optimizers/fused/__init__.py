@@ -282,6 +282,26 @@ class Plan:
         starts.sort()
         return all(a[1] <= b[0] for a, b in zip(starts, starts[1:], strict=False))
 
+    def state_intact(self, opt: Any) -> bool:
+        """Whether ``opt.state`` still holds this plan's entries, arrays and step counts.
+
+        ``opt.state`` is a plain dict a user can reach: ``opt.state.clear()``, ``del opt.state[key]``, an
+        entry or a slot array replaced, a step count rewritten -- any of these makes the plan stale, and
+        the call is planned again from what ``opt.state`` holds now, as the reference path would read it.
+        """
+        state, slots = opt.state, opt.slots
+        for k, st in enumerate(self.states):
+            if st is None:
+                if self.keys[k] in state:
+                    return False
+                continue
+            if state.get(self.keys[k]) is not st or st.get("step") != self.steps[k]:
+                return False
+            for slot, v in zip(slots, self.views[k], strict=True):
+                if st.get(slot) is not v:
+                    return False
+        return True
+
     def resync(self, opt: Any) -> bool:
         """After a reference-path call: re-read step counts; False if the state was replaced."""
         for k, key in enumerate(self.keys):
@@ -353,7 +373,8 @@ def try_update(opt: Any, params: Any, grads: Any, replanned: bool = False) -> bo
             pvals = plan.getter(params) if len(params) == len(plan.keys) else None
         except KeyError:
             pvals = None
-        if pvals is None or plan.state_obj is not opt.state or (plan.stale and not plan.resync(opt)):
+        if (pvals is None or plan.state_obj is not opt.state or (plan.stale and not plan.resync(opt))
+                or not plan.state_intact(opt)):
             plan = opt._fused_plan = None
     if plan is None:
         if opt._backend == "auto" and not _auto_accepts(opt, params):

@@ -11,7 +11,8 @@ differ between two such calls -- the two dicts' lengths and values (one C-level
 serial kernel, which confirms in compiled code that every array is the planned
 one with the planned header.  Anything else (a ``None`` gradient, a new key,
 another array, a changed hyperparameter: ``Optimizer.__setattr__`` drops the
-lane, a ``load_state_dict``: the state object changes) makes the lane answer
+lane, a ``load_state_dict``: the state object changes; an entry of ``opt.state`` deleted or
+replaced, a slot array replaced, a step count rewritten) makes the lane answer
 False having written nothing, and the call takes the general path.
 """
 
@@ -118,6 +119,9 @@ def make_lane(opt: Any, plan: Any) -> Any:
     kernel = kernels().SERIAL[opt._fused_kernel]
     d = opt.__dict__
     n, getter, state_obj, states = len(plan.keys), plan.getter, opt.state, tuple(plan.states)
+    # what opt.state must still hold (a user can clear it, delete or replace an entry or a slot array)
+    arrays = tuple((st, slot, v) for st, views in zip(states, plan.views, strict=True)
+                   for slot, v in zip(opt.slots, views, strict=True))
     M, S, E = plan.M, plan.groups[0].store, plan.E
     plan.rec[:, 10] = 0  # every key on row 0 of C
     M[17] = 1  # a None gradient: the kernel refuses, the general path takes the call
@@ -134,9 +138,15 @@ def make_lane(opt: Any, plan: Any) -> Any:
         if len(params) != n or len(grads) != n or d["state"] is not state_obj:
             return False
         try:
-            pv, gv = getter(params), getter(grads)
+            pv, gv, sv = getter(params), getter(grads), getter(state_obj)
         except Exception:  # noqa: BLE001 -- a missing key, not a mapping, ...: the general path explains
             return False
+        for a, b in zip(sv, states, strict=True):
+            if a is not b or a["step"] != t:
+                return False
+        for st, slot, v in arrays:
+            if st.get(slot) is not v:
+                return False
         t1 = t + 1
         if schedule:
             d["current_lr"] = resolve_lr(lr_setting, d["step_count"])
