@@ -13,6 +13,7 @@ import urllib.request
 import pytest
 
 from npoptim.cli import main
+from processes import interruptible
 
 pytest.importorskip("dash")
 
@@ -20,7 +21,8 @@ pytest.importorskip("dash")
 def start(*args: str) -> tuple[subprocess.Popen, str]:
     # a session of its own: the Ctrl-C sent to it can reach no other process, and none of theirs reaches it
     proc = subprocess.Popen([sys.executable, "-m", "npoptim.cli", "explore", "--no-browser", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=interruptible)
     line = proc.stdout.readline()
     if "serving on" not in line:
         proc.kill()

@@ -17,6 +17,7 @@ from npoptim.sweeps import problems
 from npoptim.sweeps.execute import JoblibBackend
 from npoptim.sweeps.protocol import SweepSpec, rerun_plan, run_sweep, select_best, summarise, tuning_plan
 from npoptim.sweeps.store import Store, config_key
+from processes import interruptible
 
 SWEEP = ["--problems", "booth", "rosenbrock", "--optimizers", "sgd", "adam",
          "--budget", "3", "--steps", "1500", "--seeds", "2"]
@@ -37,7 +38,8 @@ def _rows(db: Path) -> int:
 def _start(db: Path) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "npoptim.cli", "sweep", *SWEEP, "--db", str(db), "--n-jobs", "2", "--quiet",
            "--no-report"]
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                            preexec_fn=interruptible)
 
 
 def _wait_for_rows(proc: subprocess.Popen, db: Path, at_least: int, timeout: float = 120.0) -> int:
