@@ -1,6 +1,6 @@
 """Tables and the lr-sensitivity figure of docs/optimizers-2024.md, from the sweeps' results.json.
 
-Usage: python docs/examples/optimizers_2024_tables.py OUTDIR [FIGURE.png]
+Usage: python docs/examples/optimizers_2024_tables.py OUTDIR [SENSITIVITY.png [CURVES.png]]
 (OUTDIR as given to docs/examples/optimizers-2024.sh; it holds {digits,mnist}-{full,lr}/results.json.)
 Prints Markdown; reads only what `npoptim sweep` wrote.
 """
@@ -94,15 +94,40 @@ def figure(curves_by_problem: dict[str, dict], path: Path) -> None:
     fig.savefig(path, dpi=72)
 
 
+def curves_figure(results: dict[str, dict], path: Path) -> None:
+    """Mean training-loss curve over the 5 rerun seeds of each optimizer's best setting (the full sweeps)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(results), figsize=(5.2 * len(results), 3.8), squeeze=False)
+    for ax, (problem, res) in zip(axes[0], results.items(), strict=True):
+        for o, r in res["problems"][problem]["optimizers"].items():
+            c = r["curve"]
+            ax.plot(c["steps"], c["mean"], lw=1.2, label=o, ls="-" if o in ("adamw", "muon+adamw") else "--")
+        ax.set_yscale("log")
+        ax.set_xlabel("step")
+        ax.set_ylabel("training loss (mean of 5 seeds)")
+        ax.set_title(f"{problem}: best setting of each (full sweep)")
+        ax.grid(alpha=0.3)
+    axes[0][-1].legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=72)
+
+
 def main() -> None:
     out = Path(sys.argv[1])
     fig_path = Path(sys.argv[2]) if len(sys.argv) > 2 else None
-    curves_by_problem = {}
+    curves_path = Path(sys.argv[3]) if len(sys.argv) > 3 else None
+    curves_by_problem, full = {}, {}
     for problem in ("digits", "mnist"):
         for kind, title in (("full", "tuned (lr + table, random search)"), ("lr", "tuned (lr only, grid)")):
             res = load(out, problem, kind)
             if res is None:
                 continue
+            if kind == "full":
+                full[problem] = res
             print(f"\n### {problem}: {title}\n")
             print(winners(res, problem))
             if kind == "lr":
@@ -112,6 +137,8 @@ def main() -> None:
                 print(sensitivity(res, runs))
     if fig_path and curves_by_problem:
         figure(curves_by_problem, fig_path)
+    if curves_path and full:
+        curves_figure(full, curves_path)
 
 
 if __name__ == "__main__":
