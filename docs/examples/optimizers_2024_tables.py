@@ -55,16 +55,20 @@ def tuning_runs(out: Path, problem: str) -> dict[str, list[tuple[float, float, f
     return {o: sorted(v) for o, v in got.items()}
 
 
+def span(v: list[float]) -> str:
+    return f"{len(v)} ({min(v):.2g} .. {max(v):.2g})" if v else "0"
+
+
 def sensitivity(res: dict, runs: dict[str, list]) -> str:
     lines = [f"| optimizer | best grid lr (held-out) | its held-out accuracy | lrs within {ACC_POINTS:g} pt of it "
-             f"| window (decades) | lrs with training loss <= {LOSS_OK:g} | diverged |", "|---|---|---|---|---|---|---|"]
+             f"| window (decades) | lrs with training loss <= {LOSS_OK:g} | diverged |",
+             "|---|---|---|---|---|---|---|"]
     for o in res["spec"]["optimizers"]:
         pts = runs[o]
         lr_best, _, acc_best = max(pts, key=lambda p: p[2] or 0.0)
         good = [lr for lr, _, acc in pts if acc is not None and acc >= acc_best - ACC_POINTS / 100]
         fit = [lr for lr, loss, _ in pts if math.isfinite(loss) and loss <= LOSS_OK]
         bad = sum(1 for _, loss, _ in pts if not math.isfinite(loss))
-        span = (lambda v: f"{len(v)} ({min(v):.2g} .. {max(v):.2g})" if v else "0")
         width = math.log10(max(good) / min(good)) if good else 0.0
         lines.append(f"| {o} | {lr_best:.3g} | {100 * acc_best:.2f} % | {span(good)} | {width:.2f} | {span(fit)} "
                      f"| {bad} |")

@@ -202,7 +202,8 @@ def run_trajectories(
     function : str
         A spec for :func:`npoptim.functions.get_function`, e.g. ``"rosenbrock"``
         or ``"quadratic:kappa=100,dim=10"``.
-    optimizers : registry names (aliases accepted), or ``"all"`` (:data:`npoptim.ALL_OPTIMIZERS`); default the book's six
+    optimizers : registry names (aliases accepted), or ``"all"`` (:data:`npoptim.ALL_OPTIMIZERS`);
+        default the book's six
         (:data:`npoptim.BOOK_OPTIMIZERS`).
     lrs : learning rate per optimizer; the others get :func:`default_lr`.
     start : the start point, default the function's.
