@@ -237,6 +237,7 @@ def test_every_registered_optimizer_has_a_row_in_the_conventions_table() -> None
 
     doc = (Path(__file__).resolve().parents[1] / "docs" / "conventions.md").read_text(encoding="utf-8")
     rows = {line.split("**")[1] for line in doc.splitlines() if line.startswith("| **")}
-    classes = [*npoptim.OPTIMIZERS.values(), *npoptim.TENSOR_OPTIMIZERS.values(), *npoptim.WRAPPERS.values()]
+    classes = [*npoptim.OPTIMIZERS.values(), *npoptim.TENSOR_OPTIMIZERS.values(), *npoptim.WRAPPERS.values(),
+               *npoptim.COMPOSITES.values()]
     missing = [cls.__name__ for cls in classes if cls.__name__ not in rows]
     assert not missing, f"docs/conventions.md has no row for {missing}"

@@ -23,7 +23,7 @@ from npoptim.explore.state import (
     from_query,
     to_query,
 )
-from npoptim.optimizers.registry import BOOK_OPTIMIZERS, OPTIMIZERS, create_optimizer
+from npoptim.optimizers.registry import ALL_OPTIMIZERS, BOOK_OPTIMIZERS, OPTIMIZERS, create_optimizer
 from numerics import assert_within, unit_roundoff
 
 U = unit_roundoff()
@@ -38,9 +38,10 @@ def test_default_state_is_the_books_figure():
 
 
 def test_every_registered_optimizer_gets_its_controls_and_a_path():
-    s = default_state(names=tuple(OPTIMIZERS))
+    """Every rule of ``--optimizers all``: the element-wise ones, the whole-tensor ones and muon+adamw."""
+    s = default_state(names=tuple(ALL_OPTIMIZERS))
     view = compute_view(s)
-    assert list(view["optimizers"]) == list(OPTIMIZERS)
+    assert list(view["optimizers"]) == list(ALL_OPTIMIZERS) and set(OPTIMIZERS) < set(ALL_OPTIMIZERS)
     for name, entry in view["optimizers"].items():
         opt = create_optimizer(name, lr=s.lrs[name], **s.hyper[name])
         np.testing.assert_array_equal(entry["path"], run_path("anisotropic", opt, s.start, 30).points, err_msg=name)

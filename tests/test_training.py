@@ -120,11 +120,11 @@ def test_divergence_is_recorded_not_raised(digits):
 
 
 def test_default_selection_is_the_books_six_and_all_is_the_registry():
-    from npoptim import BOOK_OPTIMIZERS, OPTIMIZERS
+    from npoptim import ALL_OPTIMIZERS, BOOK_OPTIMIZERS
 
     chosen = training._resolve_optimizers(None, None)
     assert list(chosen) == list(BOOK_OPTIMIZERS) == ["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"]
-    assert list(training._resolve_optimizers("all", None)) == list(OPTIMIZERS)
+    assert list(training._resolve_optimizers("all", None)) == list(ALL_OPTIMIZERS)
     assert all(lr == training.DEFAULT_LR == 0.01 for lr in chosen.values())
 
 

@@ -787,10 +787,10 @@ def test_random_bad_input_never_changes_anything(call):
 
 
 def test_select_optimizers_defaults_all_and_refusals():
-    from npoptim import BOOK_OPTIMIZERS, OPTIMIZERS, select_optimizers
+    from npoptim import ALL_OPTIMIZERS, BOOK_OPTIMIZERS, select_optimizers
 
     assert select_optimizers(None) == list(BOOK_OPTIMIZERS)
-    assert select_optimizers("all") == list(OPTIMIZERS) == select_optimizers(["ALL"])
+    assert select_optimizers("all") == list(ALL_OPTIMIZERS) == select_optimizers(["ALL"])
     assert select_optimizers(["Adam", "sgd"]) == ["adam", "sgd"]
     with pytest.raises(ValueError, match="'adamm'"):
         select_optimizers(["adamm"])

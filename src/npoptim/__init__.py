@@ -14,8 +14,10 @@ from ._version import __version__
 from .checkpoint import load_checkpoint, save_checkpoint
 from .errors import CheckpointError, KeyMismatchError, NonFiniteGradientError, StateDictError
 from .optimizers import (
+    ALL_OPTIMIZERS,
     ASGD,
     BOOK_OPTIMIZERS,
+    COMPOSITES,
     LAMB,
     LARS,
     OPTIMIZERS,
@@ -32,6 +34,7 @@ from .optimizers import (
     Lookahead,
     Momentum,
     Muon,
+    MuonAdamW,
     Nadam,
     Nesterov,
     Optimizer,
@@ -72,11 +75,14 @@ __all__ = [
     "Prodigy",
     "Partition",
     "Lookahead",
+    "MuonAdamW",
     "Optimizer",
     "OPTIMIZERS",
     "BOOK_OPTIMIZERS",
     "TENSOR_OPTIMIZERS",
     "WRAPPERS",
+    "COMPOSITES",
+    "ALL_OPTIMIZERS",
     "select_optimizers",
     "get_optimizer",
     "create_optimizer",

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["TrainRun", "train", "initial_state", "batch_order", "moving_average", "fingerprint"]
+__all__ = ["TrainRun", "train", "evaluation_point", "initial_state", "batch_order", "moving_average", "fingerprint"]
 
 
 def moving_average(values: np.ndarray, window: int) -> np.ndarray:
@@ -85,6 +85,18 @@ class TrainRun:
     initial_params_sha256: str
 
 
+def evaluation_point(optimizer: Any, params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The parameters a model is evaluated at: ``params`` itself, except for an optimizer that evaluates
+    elsewhere (one with ``evaluating(params)``, the schedule-free rules: their average :math:`x`, not the
+    training point :math:`y`).  Then it is a copy, written by the optimizer's own ``evaluating`` on a
+    copy, so the training point is not touched (a switch there and back is not exact in floating point)."""
+    if not callable(getattr(optimizer, "evaluating", None)):
+        return params
+    point = {key: value.copy() for key, value in params.items()}
+    with optimizer.evaluating(point):
+        return {key: value.copy() for key, value in point.items()}
+
+
 def train(
     hidden: Sequence[int],
     data: Any,
@@ -105,7 +117,8 @@ def train(
     ``stop`` is true ends the run as diverged (and is not kept).  A non-finite
     mini-batch loss ends the run at that step; so does a
     :class:`~npoptim.errors.NonFiniteGradientError`, after the record of the
-    next step (it sees the parameters the failed update left).
+    next step (it sees the parameters the failed update left).  ``record`` and the returned ``params`` see
+    :func:`evaluation_point` (for schedule-free rules their average :math:`x`, as their paper evaluates).
     """
     from threadpoolctl import threadpool_limits
 
@@ -123,7 +136,7 @@ def train(
     with threadpool_limits(limits=1, user_api="blas"), np.errstate(over="ignore", invalid="ignore"):
         for t in range(steps + 1):
             if t in at:
-                value = record(params)
+                value = record(evaluation_point(optimizer, params))
                 if stop is not None and stop(value):
                     diverged = t
                     break
@@ -140,5 +153,5 @@ def train(
                 optimizer.update(params, grads)
             except NonFiniteGradientError:
                 diverged = t
-    return TrainRun(params=params, losses=losses, records=records, diverged_at=diverged,
+    return TrainRun(params=evaluation_point(optimizer, params), losses=losses, records=records, diverged_at=diverged,
                     initial_params_sha256=fingerprint(initial))

@@ -17,6 +17,7 @@ The same command gives the same numbers (only ``timing`` differs).
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +31,19 @@ def run_compare(
     *,
     seeds: int | None = None,
     steps: int | None = None,
+    optimizers: Sequence[str] | str | None = None,
+    lrs: Mapping[str, float] | None = None,
     progress: bool = False,
     command: str = "npoptim compare",
 ) -> dict[str, Any]:
     """Run both experiments into ``out_dir``; return the payload written to ``results.json``.
 
     ``seeds`` and ``steps`` shrink (or grow) the training budget; ``None``
-    keeps the defaults of :mod:`npoptim.experiments.training`.
+    keeps the defaults of :mod:`npoptim.experiments.training`.  ``optimizers``
+    (registry names, aliases such as ``schedulefree-adamw``, composites such as
+    ``muon+adamw``, or ``"all"``; default the book's six) go into both
+    experiments; ``lrs`` are the training experiment's rates (the trajectories
+    keep the book's rates, or each optimizer's default).
     """
     from ..problems.data import load_digits
     from ..report import markdown as report
@@ -46,13 +53,16 @@ def run_compare(
     from .trajectories import run_trajectories
 
     out_dir = Path(out_dir)
+    training._resolve_optimizers(optimizers, lrs)  # names and rates checked before anything runs
     started = time.perf_counter()
-    traj = run_trajectories(out_dir, progress=False)
+    traj = run_trajectories(out_dir, optimizers=optimizers, progress=False)
     traj_seconds = time.perf_counter() - started
     result = training.run_training(
         load_digits(),
         seeds=training.DEFAULT_SEEDS if seeds is None else seeds,
         steps=training.DEFAULT_STEPS if steps is None else steps,
+        optimizers=optimizers,
+        lrs=lrs,
         progress=progress,
     )
     write_training(out_dir, result)

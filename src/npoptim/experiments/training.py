@@ -13,7 +13,8 @@ Protocol ("Deep Learning from Scratch", section 6.1.8, made fair and repeatable)
   update rule.
 * Learning rate: the book uses :math:`\eta = 0.01` for every optimizer; so do
   we (:data:`DEFAULT_LR`), for every registered optimizer, including ones added
-  later.  ``--lr name=value`` overrides it.  This compares the rules at one
+  later -- except Prodigy, whose ``lr`` multiplies its own estimated step (1, :data:`DEFAULT_LRS`).
+  ``--lr name=value`` overrides it.  This compares the rules at one
   common, untuned step size; a per-optimizer tuned comparison would answer a
   different question.
 * Recorded: the raw mini-batch loss at every step (with the parameters before
@@ -60,8 +61,9 @@ __all__ = [
 
 #: The book's learning rate for every optimizer in its MNIST comparison; also the fallback for new optimizers.
 DEFAULT_LR = 0.01
-#: Per-optimizer exceptions to :data:`DEFAULT_LR` (none: the book's protocol uses one rate for all).
-DEFAULT_LRS: dict[str, float] = {}
+#: Per-optimizer exceptions to :data:`DEFAULT_LR`: the book's protocol uses one rate for all, but Prodigy's
+#: ``lr`` is not a step size -- it multiplies the step Prodigy estimates itself, and its paper fixes it at 1.
+DEFAULT_LRS: dict[str, float] = {"prodigy": 1.0}
 DEFAULT_STEPS = 1000
 DEFAULT_BATCH_SIZE = 128
 DEFAULT_HIDDEN = (100, 100, 100, 100)
@@ -103,10 +105,10 @@ class TrainingResult:
 
 
 def _resolve_optimizers(optimizers: Sequence[str] | None, lrs: Mapping[str, float] | None) -> dict[str, float]:
-    from ..optimizers import select_optimizers
+    from ..optimizers import ALIASES, select_optimizers
 
-    names = select_optimizers(optimizers)  # None: the book's six; "all": the registry
-    lrs = {str(k).lower(): v for k, v in (lrs or {}).items()}
+    names = select_optimizers(optimizers)  # None: the book's six; "all": ALL_OPTIMIZERS
+    lrs = {ALIASES.get(str(k).lower(), str(k).lower()): v for k, v in (lrs or {}).items()}
     stray = sorted(set(lrs) - set(names))
     if stray:
         raise ValueError(f"learning rate given for {', '.join(stray)}, which is not among the optimizers {names}")
@@ -217,7 +219,8 @@ def run_training(
             "data": data.summary(),
             "optimizers": list(chosen),
             "lrs": chosen,
-            "lr_policy": f"{DEFAULT_LR} for every optimizer unless overridden (the book's MNIST comparison)",
+            "lr_policy": f"{DEFAULT_LR} for every optimizer unless overridden (the book's MNIST comparison)"
+            + "".join(f"; {n} {v:g} (its lr multiplies its own step)" for n, v in DEFAULT_LRS.items() if n in chosen),
             "steps": int(steps),
             "batch_size": int(batch_size),
             "hidden": [int(h) for h in hidden],

@@ -101,16 +101,16 @@ def _resolve_optimizers(optimizers: Sequence[str] | str | None) -> list[str]:
 
 
 def _resolve_lrs(names: list[str], lrs: Mapping[str, float] | None) -> tuple[dict[str, float], dict[str, str]]:
-    from ..optimizers import get_optimizer
+    from ..optimizers import registry_name
 
     given = {}
     for key, value in (lrs or {}).items():
-        get_optimizer(key)
-        if key.lower() not in names:
+        name = registry_name(key)  # raises naming an unknown one; an alias becomes the registry's name
+        if name not in names:
             raise ValueError(
                 f"a learning rate is given for {key!r}, which is not among the optimizers run: {', '.join(names)}"
             )
-        given[key.lower()] = _positive(f"learning rate for {key!r}", value)
+        given[name] = _positive(f"learning rate for {key!r}", value)
     out, source = {}, {}
     for name in names:
         if name in given:
@@ -202,7 +202,8 @@ def run_trajectories(
     function : str
         A spec for :func:`npoptim.functions.get_function`, e.g. ``"rosenbrock"``
         or ``"quadratic:kappa=100,dim=10"``.
-    optimizers : names from :data:`npoptim.OPTIMIZERS`, or ``"all"``; default the book's six
+    optimizers : registry names (aliases accepted), or ``"all"`` (:data:`npoptim.ALL_OPTIMIZERS`);
+        default the book's six
         (:data:`npoptim.BOOK_OPTIMIZERS`).
     lrs : learning rate per optimizer; the others get :func:`default_lr`.
     start : the start point, default the function's.

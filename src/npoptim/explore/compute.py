@@ -33,7 +33,7 @@ import numpy as np
 from ..engine.paths import TUNING_OBJECTIVE, Run, lr_grid, run_path, tune_lr
 from ..engine.theory import measured_rate, method_of, spectral_radius
 from ..experiments.trajectories import DEFAULT_LR_GRID, DEFAULT_TOL, THEORY_STEPS
-from ..optimizers.registry import OPTIMIZERS, create_optimizer, get_optimizer
+from ..optimizers.registry import ALL_OPTIMIZERS, create_optimizer, get_optimizer
 from ..problems.functions import get_function
 from .state import LR_MAX, LR_MIN, ViewState
 
@@ -46,7 +46,8 @@ COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
 
 def color_of(name: str) -> str:
     """The colour of optimizer ``name`` on every panel."""
-    return COLORS[list(OPTIMIZERS).index(name) % len(COLORS)]
+    order = list(ALL_OPTIMIZERS)
+    return COLORS[(order.index(name) if name in order else len(order)) % len(COLORS)]
 
 
 def finite(a: Any) -> Any:

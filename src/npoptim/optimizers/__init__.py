@@ -1,18 +1,23 @@
 """Optimizers: the shared mechanism, the update rules and their registry."""
 
 from .base import STATE_DICT_VERSION, Optimizer
+from .composite import MuonAdamW
 from .extended import Adadelta, Adamax, AdamW, Lion, Nadam, RAdam
 from .matrix import Adafactor, Muon
 from .modern import ASGD, Rprop
 from .prodigy import Prodigy
 from .registry import (
+    ALIASES,
+    ALL_OPTIMIZERS,
     BOOK_OPTIMIZERS,
+    COMPOSITES,
     OPTIMIZERS,
     TENSOR_OPTIMIZERS,
     WRAPPERS,
     create_optimizer,
     get_optimizer,
     optimizer_from_state_dict,
+    registry_name,
     select_optimizers,
 )
 from .rules import SGD, AdaGrad, Adam, Momentum, Nesterov, RMSprop
@@ -46,7 +51,12 @@ __all__ = [
     "Prodigy",
     "Partition",
     "Lookahead",
+    "MuonAdamW",
     "OPTIMIZERS",
+    "ALL_OPTIMIZERS",
+    "COMPOSITES",
+    "ALIASES",
+    "registry_name",
     "TENSOR_OPTIMIZERS",
     "WRAPPERS",
     "BOOK_OPTIMIZERS",

@@ -11,6 +11,7 @@ from typing import Any
 from ..errors import StateDictError
 from . import fused
 from .base import Optimizer
+from .composite import MuonAdamW
 from .extended import Adadelta, Adamax, AdamW, Lion, Nadam, RAdam
 from .matrix import Adafactor, Muon
 from .modern import ASGD, Rprop
@@ -29,6 +30,10 @@ __all__ = [
     "optimizer_from_state_dict",
     "TENSOR_OPTIMIZERS",
     "WRAPPERS",
+    "COMPOSITES",
+    "ALIASES",
+    "ALL_OPTIMIZERS",
+    "registry_name",
 ]
 
 #: name -> optimizer class: the book's six in its order, then the rules of ``extended``.
@@ -49,6 +54,15 @@ TENSOR_OPTIMIZERS: dict[str, type[Optimizer]] = {
 }
 #: Optimizers made of optimizers (built from other instances, not from hyperparameters alone).
 WRAPPERS: dict[str, type] = {"partition": Partition, "lookahead": Lookahead}
+#: Named composites (a :class:`Partition` built from hyperparameters alone, see :mod:`.composite`): their
+#: registry name is not their class name.
+COMPOSITES: dict[str, type] = {"muon+adamw": MuonAdamW}
+#: Other spellings accepted for a registry name (issue 15's ``schedulefree-adamw``).
+ALIASES: dict[str, str] = {"schedulefree-adamw": "schedulefreeadamw", "schedulefree-sgd": "schedulefreesgd"}
+#: What ``--optimizers all`` selects in every experiment: every rule that updates any dict of real
+#: parameters -- :data:`OPTIMIZERS`, the whole-tensor rules except Muon (2-D matrices only, so it cannot
+#: take a bias or a test function's point alone) and the composites (where Muon gets the matrices).
+ALL_OPTIMIZERS: tuple[str, ...] = (*OPTIMIZERS, *(n for n in TENSOR_OPTIMIZERS if n != "muon"), *COMPOSITES)
 
 
 #: The six rules of "Deep Learning from Scratch" section 6.1, the experiments' default selection.
@@ -57,29 +71,41 @@ BOOK_OPTIMIZERS: tuple[str, ...] = ("sgd", "momentum", "nesterov", "adagrad", "r
 
 def select_optimizers(names: Sequence[str] | str | None) -> list[str]:
     """A user's selection as registry names: ``None`` -> :data:`BOOK_OPTIMIZERS`; ``"all"`` -> every
-    registered optimizer; otherwise each name checked (case-insensitive), duplicates refused."""
+    optimizer of :data:`ALL_OPTIMIZERS`; otherwise each name checked (case-insensitive), duplicates refused."""
     if names is None:
         return list(BOOK_OPTIMIZERS)
     if isinstance(names, str):
         names = [names]
     if [str(n).lower() for n in names] == ["all"]:
-        return list(OPTIMIZERS)
-    chosen = [get_optimizer(n).__name__.lower() for n in names]  # raises naming an unknown one
+        return list(ALL_OPTIMIZERS)
+    chosen = [registry_name(n) for n in names]  # raises naming an unknown one
     if not chosen:
-        raise ValueError(f"no optimizer selected; known: {', '.join(OPTIMIZERS)} (or 'all')")
+        raise ValueError(f"no optimizer selected; known: {', '.join(_known())} (or 'all')")
     twice = sorted({n for n in chosen if chosen.count(n) > 1})
     if twice:
         raise ValueError(f"optimizer(s) listed twice: {', '.join(twice)}")
     return chosen
 
 
+def _known() -> list[str]:
+    return [*OPTIMIZERS, *TENSOR_OPTIMIZERS, *COMPOSITES]
+
+
+def registry_name(name: str) -> str:
+    """The registry's name for ``name``: lower case, an alias resolved (``"ScheduleFree-AdamW"`` ->
+    ``"schedulefreeadamw"``); an unknown name raises ``ValueError`` listing the known ones."""
+    key = str(name).lower()
+    key = ALIASES.get(key, key)
+    if key not in OPTIMIZERS and key not in TENSOR_OPTIMIZERS and key not in COMPOSITES:
+        raise ValueError(f"unknown optimizer {name!r}; known: {', '.join(_known())}")
+    return key
+
+
 def get_optimizer(name: str) -> type[Optimizer]:
-    """The optimizer class registered as ``name`` (case-insensitive), in :data:`OPTIMIZERS` or
-    :data:`TENSOR_OPTIMIZERS`."""
-    cls = OPTIMIZERS.get(str(name).lower()) or TENSOR_OPTIMIZERS.get(str(name).lower())
-    if cls is None:
-        raise ValueError(f"unknown optimizer {name!r}; known: {', '.join([*OPTIMIZERS, *TENSOR_OPTIMIZERS])}")
-    return cls
+    """The optimizer class registered as ``name`` (case-insensitive, aliases accepted), in
+    :data:`OPTIMIZERS`, :data:`TENSOR_OPTIMIZERS` or :data:`COMPOSITES`."""
+    key = registry_name(name)
+    return OPTIMIZERS.get(key) or TENSOR_OPTIMIZERS.get(key) or COMPOSITES[key]
 
 
 def create_optimizer(name: str, **hyperparameters: Any) -> Optimizer:

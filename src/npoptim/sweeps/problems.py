@@ -125,11 +125,16 @@ def make_config(
     worker refuses a run of other code); ``None`` leaves it out (runs stored before it was recorded).
     """
     opt = create_optimizer(optimizer, **tuned)  # validates names and values
+    # JSON has no inf: an infinite setting is stored as None, which the one constructor that takes inf reads
+    # back as it (Prodigy's growth_rate, as in its state dict); the rebuilt optimizer is checked to be the same
+    hyper = {k: None if isinstance(v, float) and v == math.inf else v for k, v in opt.hyperparameters.items()}
+    if create_optimizer(optimizer, **hyper).hyperparameters != opt.hyperparameters:
+        raise ValueError(f"{optimizer}: hyperparameters {opt.hyperparameters} cannot be stored as JSON")
     config = {
         "problem": problem,
         "problem_options": dict(options),
         "optimizer": optimizer,
-        "hyperparameters": opt.hyperparameters,
+        "hyperparameters": hyper,
         "seed": int(seed),
         "steps": int(steps),
         "npoptim_version": version,

@@ -38,7 +38,7 @@ import numpy as np
 
 from .._fingerprint import code_fingerprint
 from .._version import __version__
-from ..optimizers import get_optimizer
+from ..optimizers import registry_name
 from .execute import Backend, Runner, execute
 from .problems import TRAINING_PROBLEMS, canonical_problem, make_config, problem_options
 from .profiles import performance_profile, steps_to_target
@@ -89,7 +89,7 @@ class SweepSpec:
         if not self.optimizers:
             raise ValueError("a sweep needs at least one optimizer")
         probs = tuple(canonical_problem(p) for p in self.problems)
-        opts = tuple(get_optimizer(o).__name__.lower() for o in self.optimizers)
+        opts = tuple(registry_name(o) for o in self.optimizers)
         for what, items in (("problem", probs), ("optimizer", opts)):
             dup = sorted({x for x in items if items.count(x) > 1})
             if dup:

@@ -1,7 +1,7 @@
 r"""Search spaces: which hyperparameters a sweep tunes, per optimizer, and how.
 
 One table, :data:`TUNED`, says which hyperparameters besides the learning rate
-are tuned for an optimizer of the registry :data:`npoptim.OPTIMIZERS`.  An
+are tuned for an optimizer of the registry (:data:`npoptim.ALL_OPTIMIZERS`, and Muon).  An
 optimizer that is not in the table (one added to the registry later) is tuned
 on the learning rate only -- the documented fallback -- and keeps its
 constructor's defaults for everything else.
@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from ..optimizers import OPTIMIZERS, get_optimizer
+from ..optimizers import get_optimizer, registry_name
 
 __all__ = [
     "Dimension",
@@ -100,15 +100,20 @@ TUNED: dict[str, tuple[Dimension, ...]] = {
     # schedule-free: the interpolation beta (Defazio et al. 2024 use 0.9); AdamW's beta2 as Adam's
     "schedulefreesgd": (_MOMENTUM,),
     "schedulefreeadamw": (Dimension("beta1", 1e-2, 0.5, (0.9, 0.95)), _ADAM_BETAS[1]),
+    # the whole-tensor rules (TENSOR_OPTIMIZERS) and the composites: lr plus their main rates.
+    # Adafactor's and Prodigy's step sizes adapt themselves (relative step, the d estimate): lr only.
+    "adafactor": (),
+    "prodigy": (),
+    "lamb": _ADAM_BETAS,
+    "lars": (_MOMENTUM,),
+    "muon": (Dimension("momentum", 1e-2, 0.5, (0.9, 0.95)),),
+    # muon+adamw: lr is AdamW's; Muon's is muon_lr_ratio * lr (log-uniform on [0.1, 10], see MuonAdamW)
+    "muon+adamw": (Dimension("muon_lr_ratio", 0.1, 10.0, (1.0, 3.0), one_minus=False),),
 }
 
 
 def _check_optimizer(name: str) -> str:
-    cls = get_optimizer(name)  # raises ValueError naming the known ones
-    key = cls.__name__.lower()
-    if key not in OPTIMIZERS:
-        raise ValueError(f"optimizer {name!r} is not in npoptim.OPTIMIZERS")
-    return key
+    return registry_name(name)  # raises ValueError naming the known ones
 
 
 def tuned_dimensions(optimizer: str, space: str = "full") -> tuple[Dimension, ...]:
@@ -119,7 +124,7 @@ def tuned_dimensions(optimizer: str, space: str = "full") -> tuple[Dimension, ..
     if space == "lr":
         return ()
     dims = TUNED.get(name, ())
-    accepted = set(inspect.signature(OPTIMIZERS[name]).parameters)
+    accepted = set(inspect.signature(get_optimizer(name)).parameters)
     for d in dims:
         if d.name not in accepted:
             raise ValueError(f"search-space table: optimizer {name!r} has no hyperparameter {d.name!r}")
