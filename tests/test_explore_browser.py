@@ -115,28 +115,83 @@ def test_a_slider_move_draws_run_paths_path_for_the_new_rate(page):
     assert f"sgd.lr={lr:g}" in driver.current_url  # the URL follows
 
 
+RECORD = """window.__pointer = [];
+for (const t of ['mousedown', 'mouseup']) {
+  window.addEventListener(t, e => {
+    const r = document.querySelector('#paths .nsewdrag').getBoundingClientRect();
+    window.__pointer.push([t, (e.clientX - r.left) / r.width, (e.clientY - r.top) / r.height]);
+  }, true);
+}"""
+
+
+def pointer_points(driver) -> dict[str, np.ndarray]:
+    """Where the pointer went down and up, in data coordinates of the anisotropic map ([-10, 10] x [-5, 5]).
+
+    Read from the browser's own mouse events and the plot area's on-screen box: the fraction of the
+    box's width and height, mapped linearly onto the axis ranges (y grows upwards).
+    """
+    return {t: np.array([-10 + 20 * fx, 5 - 10 * fy]) for t, fx, fy in driver.execute_script("return window.__pointer")}
+
+
+def pixel_tolerance(driver) -> np.ndarray:
+    """One pixel in data units, plus the page's rounding of a picked point (2 decimals on this map)."""
+    w, h = driver.execute_script(
+        "const r = document.querySelector('#paths .nsewdrag').getBoundingClientRect(); return [r.width, r.height]"
+    )
+    return np.array([20 / w, 10 / h]) + 0.005 + 1e-9
+
+
 def test_a_click_on_the_map_moves_the_start(page):
     from selenium.webdriver.common.action_chains import ActionChains
 
     driver, server = page
     load(driver, server)
+    driver.execute_script(RECORD)
     drag = driver.find_element("css selector", "#paths .nsewdrag")
     ActionChains(driver).move_to_element_with_offset(drag, 60, 40).click().perform()
-    # The clicked point in data coordinates: the drag layer's centre is the domain's centre, (0, 0);
-    # the click lands on the contour grid point nearest to it (the grid's spacing: 20/120 and 10/120).
-    width, height = driver.execute_script(
-        "const l = document.querySelector('#paths .js-plotly-plot')._fullLayout;"
-        "return [l.xaxis._length, l.yaxis._length]"
-    )
-    want = np.array([60 * 20 / width, -40 * 10 / height])
     paths = wait_for(
         lambda: (lambda p: p if abs(p["sgd"][0, 0] + 7.0) > 1e-9 else None)(drawn(driver)),
         what="paths from the clicked start",
     )
-    start = paths["sgd"][0]
-    assert np.all(np.abs(start - want) <= np.array([20 / 120, 10 / 120]) + 1e-9), (start, want)
+    start, want = paths["sgd"][0], pointer_points(driver)["mouseup"]
+    assert np.all(np.abs(start - want) <= pixel_tolerance(driver)), (start, want)
     ref = run_path("anisotropic", create_optimizer("momentum", lr=0.1), tuple(start), 30).points
     np.testing.assert_array_equal(paths["momentum"], ref)
+    assert f"start={start[0]:.6g},{start[1]:.6g}" in driver.current_url
+
+
+def test_a_drag_on_the_map_moves_the_start_to_where_it_ends(page):
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    driver, server = page
+    load(driver, server)
+    driver.execute_script(RECORD)
+    drag = driver.find_element("css selector", "#paths .nsewdrag")
+    chain = ActionChains(driver).move_to_element_with_offset(drag, -150, -60).click_and_hold()
+    chain.move_by_offset(40, 20).move_by_offset(40, 20).perform()
+    # While the button is down the x marker follows the pointer and nothing is recomputed.
+    marker = wait_for(
+        lambda: (lambda s: s if s[0] > -7.0 + 1e-9 else None)(
+            driver.execute_script(
+                "const g = document.querySelector('#paths .js-plotly-plot');"
+                "const t = g.data.find(d => d.name === 'start'); return [t.x[0], t.y[0]]"
+            )
+        ),
+        what="the start marker following the drag",
+    )
+    assert abs(drawn(driver)["sgd"][0, 0] + 7.0) < 1e-12  # the paths still start at (-7, 2)
+    ActionChains(driver).release().perform()
+    paths = wait_for(
+        lambda: (lambda p: p if abs(p["sgd"][0, 0] + 7.0) > 1e-9 else None)(drawn(driver)),
+        what="paths from the dragged start",
+    )
+    points = pointer_points(driver)
+    start = paths["sgd"][0]
+    assert np.all(np.abs(start - points["mouseup"]) <= pixel_tolerance(driver)), (start, points)
+    assert np.linalg.norm(points["mouseup"] - points["mousedown"]) > 1.0  # a drag, not a click
+    assert np.all(np.abs(np.array(marker) - points["mousedown"]) <= np.abs(points["mouseup"] - points["mousedown"]) + 0.1)
+    ref = run_path("anisotropic", create_optimizer("adagrad", lr=1.5), tuple(start), 30).points
+    np.testing.assert_array_equal(paths["adagrad"], ref)
 
 
 def test_play_pause_step_move_all_paths_together(page):

@@ -22,6 +22,7 @@ from .state import LR_MAX, LR_MIN, ViewState, clamp, default_state, from_query, 
 
 __all__ = ["create_app"]
 
+_LAYER = {"position": "absolute", "left": 0, "top": 0, "width": "100%", "height": "100%"}
 _BOX = {"border": "1px solid #ddd", "borderRadius": "4px", "padding": "6px", "margin": "4px"}
 
 
@@ -55,7 +56,7 @@ def _controls(state: ViewState, functions: list[str]) -> list[Any]:
             dcc.Input(id="x0", type="number", value=state.start[0], debounce=True, style={"width": "80px"}),
             html.Label(" y "),
             dcc.Input(id="y0", type="number", value=state.start[1], debounce=True, style={"width": "80px"}),
-            html.Span(" (or click the map)", style={"color": "#666"}),
+            html.Span(" (or press or drag on the map)", style={"color": "#666"}),
             html.Label(" inspect "),
             dcc.Dropdown(
                 id="inspect",
@@ -213,6 +214,7 @@ def create_app(
             dcc.Store(id="contour"),
             dcc.Store(id="contour-of"),
             dcc.Store(id="tuning"),
+            dcc.Store(id="picked"),
             dcc.Interval(id="ticker", interval=120, disabled=True),
             dcc.Download(id="download"),
             html.Div(
@@ -230,10 +232,12 @@ def create_app(
             html.Div(id="controls", style=_BOX),
             html.Div(
                 [
-                    dcc.Graph(
-                        id="paths",
-                        config=graph_cfg,
-                        style={"height": "520px", "width": "62%", "display": "inline-block"},
+                    html.Div(  # the map (drawn once per function) under the paths (redrawn on a change)
+                        [
+                            dcc.Graph(id="map", config={"staticPlot": True}, style=_LAYER),
+                            dcc.Graph(id="paths", config={**graph_cfg, "doubleClick": False}, style=_LAYER),
+                        ],
+                        style={"height": "520px", "width": "62%", "display": "inline-block", "position": "relative"},
                     ),
                     html.Div(
                         [
@@ -340,20 +344,16 @@ def create_app(
     @app.callback(
         Output("x0", "value"),
         Output("y0", "value"),
-        Input("paths", "clickData"),
         Input("function", "value"),
         State("contour-of", "data"),
         prevent_initial_call=True,
     )
-    def set_start(click: Any, function_value: Any, current: Any) -> Any:
+    def set_start(function_value: Any, current: Any) -> Any:  # a new function starts at its own start
         try:
-            if dash.ctx.triggered_id == "paths":
-                point = click["points"][0]
-                return float(point["x"]), float(point["y"])
             if current and current != function_value:
                 fn = get_function(function_value)
                 return float(fn.start[0]), float(fn.start[1])
-        except Exception:  # a malformed click or function: keep the start
+        except Exception:  # a malformed function: keep the start
             pass
         return dash.no_update, dash.no_update
 
@@ -403,15 +403,22 @@ def create_app(
             "base64": False,
         }
 
+    app.clientside_callback(draw.MAP, Output("map", "figure"), Input("contour", "data"))
     app.clientside_callback(
         draw.DRAW,
         Output("paths", "figure"),
-        Output("loss", "figure"),
         Output("inspect-text", "children"),
         Output("step-label", "children"),
         Input("view", "data"),
-        Input("contour", "data"),
         Input("step", "value"),
+    )
+    app.clientside_callback(draw.LOSS, Output("loss", "figure"), Input("view", "data"), State("step", "value"))
+    app.clientside_callback(
+        draw.PICK,
+        Output("x0", "value", allow_duplicate=True),
+        Output("y0", "value", allow_duplicate=True),
+        Input("picked", "data"),
+        prevent_initial_call=True,
     )
     app.clientside_callback(draw.THEORY, Output("theory", "figure"), Input("view", "data"))
     app.clientside_callback(draw.SENSITIVITY, Output("sensitivity", "figure"), Input("tuning", "data"))
