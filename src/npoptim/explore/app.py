@@ -165,6 +165,11 @@ def _state_from(values: Sequence[Any], base: ViewState) -> ViewState:
     return clamp(raw, fallback)
 
 
+def _tune_key(state: ViewState, tuned: Sequence[str]) -> list[Any]:
+    """What a Tune of ``tuned`` depends on (all but the rates): its curves are current while this is unchanged."""
+    return [list(tuned), state.function, state.steps, list(state.start), [state.hyper[n] for n in tuned]]
+
+
 def _readout(entry: dict[str, Any] | None) -> str:
     if entry is None:
         return "hidden"
@@ -215,6 +220,9 @@ def create_app(
             dcc.Store(id="contour-of"),
             dcc.Store(id="tuning"),
             dcc.Store(id="picked"),
+            dcc.Store(id="pending-at"),  # the URL's scrub position, for the first view drawn
+            dcc.Store(id="tuned-key"),  # what the last Tune was run on (see _tune_key)
+            dcc.Store(id="drawn"),  # the read-outs and messages on the page (only changes are sent)
             dcc.Interval(id="ticker", interval=120, disabled=True),
             dcc.Download(id="download"),
             html.Div(
@@ -294,15 +302,22 @@ def create_app(
     @app.callback(
         Output("controls", "children"),
         Output("url-messages", "children"),
+        Output("pending-at", "data"),
+        Output("tuning", "data", allow_duplicate=True),
+        Output("tuned-key", "data", allow_duplicate=True),
         Input("url", "pathname"),
         State("url", "search"),
+        prevent_initial_call="initial_duplicate",
     )
     def render(_pathname: Any, search: Any) -> Any:
+        tuning = key = None
         try:
             state, notes = from_query(search if isinstance(search, str) else "", names, base.function)
+            if state.tuned:  # the URL's Tune curves: the tuning run again on the URL's settings (deterministic)
+                tuning, key = tune(replace(state, shown=state.tuned)), _tune_key(state, state.tuned)
         except Exception as exc:  # never a traceback on the page
             state, notes = base, [f"the URL could not be read ({type(exc).__name__}: {exc}); the default view shown"]
-        return _controls(state, functions), _messages([f"URL: {m}" for m in notes])
+        return _controls(state, functions), _messages([f"URL: {m}" for m in notes]), state.at, tuning, key
 
     readouts = [Output(f"readout-{n}", "children") for n in names]
 
@@ -317,29 +332,46 @@ def create_app(
         Output("step", "max"),
         Output("ticker", "disabled"),
         *readouts,
+        Output("drawn", "data"),
+        Output("pending-at", "data", allow_duplicate=True),
+        Output("tuning", "data", allow_duplicate=True),
+        Output("tuned-key", "data", allow_duplicate=True),
         *_state_inputs(names, base.hyper),
         State("contour-of", "data"),
+        State("drawn", "data"),
+        State("step", "value"),
+        State("step", "max"),
+        State("ticker", "disabled"),
+        State("pending-at", "data"),
+        State("tuned-key", "data"),
+        prevent_initial_call="initial_duplicate",
     )
     def recompute(*values: Any) -> Any:
-        *controls, current = values
+        *controls, current, shown_now, step, step_max, ticker_off, pending, tuned_key = values
+        nu = dash.no_update
         try:
             state = _state_from(controls, base)
             view = compute_view(state)
-            grid = dash.no_update if current == state.function else contour(state.function)
-            reads = [_readout(view["optimizers"].get(n)) for n in names]
-            # The scrub slider goes to the last update with the new view (one round of drawing, not two).
-            return (view, grid, state.function, to_query(state), _messages(view["messages"]), state.steps,
-                    state.steps, True, *reads)
+            grid = nu if current == state.function else contour(state.function)
+            # The scrub slider goes to the last update with the new view (one round of drawing, not two),
+            # or to the URL's update for the first view.  Only what changed is sent (the renderer's time).
+            at = None if pending is None else min(int(pending), state.steps)
+            k = state.steps if at is None else at
+            tuned = tuple(tuned_key[0]) if tuned_key and tuned_key == _tune_key(state, tuned_key[0]) else ()
+            stale = tuned_key is not None and not tuned
+            drawn = {"messages": view["messages"], "readouts": [_readout(view["optimizers"].get(n)) for n in names]}
+            old = shown_now if isinstance(shown_now, dict) else {}
+            was = old.get("readouts") if isinstance(old.get("readouts"), list) else []
+            reads = [nu if i < len(was) and was[i] == r else r for i, r in enumerate(drawn["readouts"])]
+            return (view, grid, state.function, to_query(replace(state, at=at if at != state.steps else None,
+                                                                  tuned=tuned)),
+                    nu if old.get("messages") == drawn["messages"] else _messages(drawn["messages"]),
+                    nu if step == k else k, nu if step_max == state.steps else state.steps,
+                    nu if ticker_off is True else True, *reads, drawn, nu if pending is None else None,
+                    None if stale else nu, None if stale else nu)
         except Exception as exc:  # never a traceback on the page, never a dead server
             note = f"could not compute this view ({type(exc).__name__}: {exc}); change a setting"
-            return (
-                dash.no_update,
-                dash.no_update,
-                dash.no_update,
-                dash.no_update,
-                _messages([note]),
-                *[dash.no_update] * (3 + len(names)),
-            )
+            return (nu, nu, nu, nu, _messages([note]), *[nu] * (3 + len(names)), None, nu, nu, nu)
 
     @app.callback(
         Output("x0", "value"),
@@ -362,6 +394,8 @@ def create_app(
     @app.callback(
         *lr_outputs,
         Output("tuning", "data"),
+        Output("tuned-key", "data"),
+        Output("url", "search", allow_duplicate=True),
         Output("messages", "children", allow_duplicate=True),
         Input("tune", "n_clicks"),
         *[State(i.component_id, i.component_property) for i in _state_inputs(names, base.hyper)],
@@ -382,11 +416,12 @@ def create_app(
             ]
             if edge:
                 note.append(f"best rate at the grid's edge for: {', '.join(edge)}")
-            return (*lrs, result, _messages(note))
+            best = {n: round_lr(r["best_lr"]) for n, r in result["optimizers"].items()}
+            tuned = replace(state, lrs={**state.lrs, **best}, tuned=tuple(best))
+            return (*lrs, result, _tune_key(state, tuned.tuned), to_query(tuned), _messages(note))
         except Exception as exc:
             return (
-                *[dash.no_update] * len(names),
-                dash.no_update,
+                *[dash.no_update] * (len(names) + 3),
                 _messages([f"could not tune ({type(exc).__name__}: {exc})"]),
             )
 

@@ -91,13 +91,16 @@ function(view, step) {
 """ + _AXES + _PICK_HANDLER + r"""
   const k = (step === null || step === undefined) ? view.steps : Math.min(step, view.steps);
   const trig = (window.dash_clientside.callback_context.triggered || []).map(t => t.prop_id || '');
-  const gd = document.querySelector('#paths .js-plotly-plot');
-  if (gd) { installPick(gd); }
-  const lossGd = document.querySelector('#loss .js-plotly-plot');
-  if (lossGd && lossGd.layout && lossGd.layout.shapes && lossGd.layout.shapes.length) {
-    window.Plotly.relayout(lossGd, {'shapes[0].x0': k, 'shapes[0].x1': k});
-  }
-  if (trig.length && trig.every(t => t.startsWith('step.'))) {  // a scrub: the URL keeps the update shown
+  const tryInstall = n => {  // the graph may not be mounted yet (Dash loads it lazily)
+    const g = document.querySelector('#paths .js-plotly-plot');
+    if (g && g._fullLayout && g._fullLayout._size) { installPick(g); } else if (n > 0) { setTimeout(() => tryInstall(n - 1), 100); }
+  };
+  tryInstall(100);
+  if (trig.length && trig.every(t => t.startsWith('step.'))) {  // a scrub: the loss panel's line, the URL's `at`
+    const lossGd = document.querySelector('#loss .js-plotly-plot');
+    if (lossGd && lossGd.layout && lossGd.layout.shapes && lossGd.layout.shapes.length) {
+      window.Plotly.relayout(lossGd, {'shapes[0].x0': k, 'shapes[0].x1': k});
+    }
     const q = new URLSearchParams(window.location.search);
     if (k < view.steps) { q.set('at', String(k)); } else { q.delete('at'); }
     const s = q.toString().replace(/%2C/g, ',');
@@ -125,7 +128,7 @@ function(view, step) {
     paper_bgcolor: 'rgba(0,0,0,0)', plot_bgcolor: 'rgba(0,0,0,0)',
     title: {text: view.function + ' — update ' + k + ' of ' + view.steps, font: {size: 14}},
     xaxis: axis(view.domain[0], false), yaxis: axis(view.domain[1], false),
-    legend: {orientation: 'h', x: 0, y: -0.07, yanchor: 'top'}}};
+    showlegend: false}};
   const fmt = v => (v === null || v === undefined) ? '—' : Number(v).toPrecision(4);
   const vec = a => a ? '(' + a.map(fmt).join(', ') + ')' : '—';
   let text = '';
@@ -144,26 +147,32 @@ function(view, step) {
 }
 """
 
+# The side panels are drawn in a task of their own, after the map: the map is painted one panel-redraw sooner.
+_LATER = r"""
+  const later = (id, fig) => { setTimeout(() => window.dash_clientside.set_props(id, {figure: fig}), 0);
+                               return window.dash_clientside.no_update; };
+"""
+
 # Inputs: view.  State: step.  Output: the loss panel (redrawn for a new view only; DRAW moves its line).
 LOSS = r"""
-function(view, step) {
+function(view, step) {""" + _LATER + r"""
   if (!view) { return window.dash_clientside.no_update; }
   const k = (step === null || step === undefined) ? view.steps : Math.min(step, view.steps);
   const loss = view.shown.map(name => {
     const o = view.optimizers[name];
     return {type: 'scatter', mode: 'lines', name: o.display, y: o.loss.map(v => (v > 0 ? v : null)), line: {color: o.color}};
   });
-  return {data: loss, layout: {
+  return later('loss', {data: loss, layout: {showlegend: false,
     margin: {l: 50, r: 10, t: 30, b: 40}, title: {text: 'f − f* per update', font: {size: 12}, x: 0.02},
     yaxis: {type: 'log', exponentformat: 'power'}, xaxis: {title: {text: 'update'}},
-    shapes: [{type: 'line', x0: k, x1: k, yref: 'paper', y0: 0, y1: 1, line: {dash: 'dot', color: 'grey'}}]}};
+    shapes: [{type: 'line', x0: k, x1: k, yref: 'paper', y0: 0, y1: 1, line: {dash: 'dot', color: 'grey'}}]}});
 }
 """
 
 # Inputs: view.  Output: the theory figure (quadratics: rho(lr) predicted, current setting, measured rate);
 # not redrawn when its numbers are those already drawn (a move of Adam's slider leaves it as it is).
 THEORY = r"""
-function(view) {
+function(view) {""" + _LATER + r"""
   const th = view && view.theory;
   const key = JSON.stringify(th ? [th.rows, view.shown] : null);
   if (window.__npoptimTheory === key) { return window.dash_clientside.no_update; }
@@ -184,9 +193,10 @@ function(view) {
                  marker: {color: o.color, size: 14, symbol: 'x-thin-open', line: {width: 2, color: o.color}}, showlegend: false});
     }
   }
-  return {data: data, layout: {margin: {l: 50, r: 10, t: 30, b: 40}, title: {text: 'ρ: predicted ●, measured ×', font: {size: 12}, x: 0.02},
+  return later('theory', {data: data, layout: {margin: {l: 50, r: 10, t: 30, b: 40}, showlegend: false,
+          title: {text: 'ρ(η): predicted ●, measured × (colours as on the map)', font: {size: 12}, x: 0.02},
           xaxis: {type: 'log', title: {text: 'learning rate'}}, yaxis: {range: [0, 1.2]},
-          shapes: [{type: 'line', xref: 'paper', x0: 0, x1: 1, y0: 1, y1: 1, line: {dash: 'dot', color: 'grey'}}]}};
+          shapes: [{type: 'line', xref: 'paper', x0: 0, x1: 1, y0: 1, y1: 1, line: {dash: 'dot', color: 'grey'}}]}});
 }
 """
 
@@ -247,7 +257,8 @@ function(n) {
   const top = document.querySelector('#paths .js-plotly-plot'), bottom = document.querySelector('#map .js-plotly-plot');
   if (n && top && bottom) {
     const layout = Object.assign({}, top.layout, {xaxis: bottom.layout.xaxis, yaxis: bottom.layout.yaxis,
-                                                 paper_bgcolor: 'white', plot_bgcolor: 'white'});
+                                                 paper_bgcolor: 'white', plot_bgcolor: 'white', showlegend: true,
+                                                 legend: {orientation: 'h', x: 0, y: -0.07, yanchor: 'top'}});
     window.Plotly.downloadImage({data: bottom.data.concat(top.data), layout: layout},
                                 {format: 'png', filename: 'npoptim-explore', width: 1000, height: 700});
   }
