@@ -230,6 +230,7 @@ def test_tune_sets_the_rates_the_cli_finds(page):
         ),
         what="the sensitivity curves",
     )
+    wait_for(lambda: "tuned=sgd,momentum,nesterov,adagrad,rmsprop,adam" in driver.current_url, what="Tune in the URL")
 
 
 def test_the_url_round_trips_the_state_and_bad_values_are_named_on_the_page(page):
@@ -302,3 +303,43 @@ def test_export_png_and_json(page, downloads):
     )
     wait_for(lambda: png.stat().st_size > 1000, what="the PNG written")
     assert Image.open(png).size == (1000, 700)
+
+
+SENSITIVITY = """const g = document.querySelector('#sensitivity .js-plotly-plot');
+return g && g.data ? g.data.filter(t => t.name).map(t => [t.name, t.x, t.y]) : null;"""
+
+
+def test_the_url_round_trips_the_scrub_position_and_the_tune(page):
+    from npoptim.experiments.trajectories import compute_trajectories
+
+    driver, server = page
+    cli = compute_trajectories(tune=True).result["tuning"]  # `npoptim trajectories --tune` at the defaults
+    paths = load(driver, server, "?at=12&tuned=sgd,adam")
+    assert {len(p) for p in paths.values()} == {13}  # all paths at update 12
+    assert driver.find_element("id", "step-label").text == "update 12 / 30"
+    curves = wait_for(lambda: (lambda c: c if c and len(c) == 2 else None)(driver.execute_script(SENSITIVITY)),
+                      what="the URL's Tune curves")
+    for (display, grid, objective), name in zip(curves, ("sgd", "adam"), strict=True):
+        assert grid == cli[name]["grid"] and display.lower() == name
+        # +inf (a stopped run) travels as null; the log axis drops 0 as well.
+        assert objective == [v if 0 < v < np.inf else None for v in cli[name]["objective"]]
+    assert readout_lr(driver, "sgd") == default_state().lrs["sgd"]  # the URL's rates stay: Tune does not reset them
+    assert driver.find_element("id", "url-messages").text == ""
+    # Scrubbing writes the update into the URL; the URL read back is the same view.
+    driver.execute_script("document.getElementById('step-once').click()")
+    wait_for(lambda: "at=13" in driver.current_url, what="the scrub position in the URL")
+    back, notes = from_query(urlsplit(driver.current_url).query, default_state().names)
+    assert back.at == 13 and back.tuned == ("sgd", "adam") and notes == []
+    paths = load(driver, server, "?" + urlsplit(driver.current_url).query)
+    assert {len(p) for p in paths.values()} == {14}
+    wait_for(lambda: len(driver.execute_script(SENSITIVITY) or []) == 2, what="the Tune curves after the reload")
+    # A change the tuning depends on (the steps) drops it from the URL and the panel; a new view shows its end.
+    box = driver.find_element("id", "steps")
+    box.clear()
+    from selenium.webdriver.common.keys import Keys
+
+    box.send_keys("20", Keys.ENTER)
+    wait_for(lambda: "steps=20" in driver.current_url and "tuned=" not in driver.current_url, what="tuned dropped")
+    assert "at=" not in driver.current_url
+    wait_for(lambda: driver.execute_script(SENSITIVITY) == [], what="the sensitivity panel cleared")
+    assert severe_console(driver) == []
