@@ -243,7 +243,7 @@ def create_app(
                     html.Div(  # the map (drawn once per function) under the paths (redrawn on a change)
                         [
                             dcc.Graph(id="map", config={"staticPlot": True}, style=_LAYER),
-                            dcc.Graph(id="paths", config={**graph_cfg, "doubleClick": False}, style=_LAYER),
+                            dcc.Graph(id="paths", config={"displayModeBar": False, "doubleClick": False}, style=_LAYER),
                         ],
                         style={"height": "520px", "width": "62%", "display": "inline-block", "position": "relative"},
                     ),

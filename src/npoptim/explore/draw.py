@@ -194,7 +194,7 @@ function(view) {""" + _LATER + r"""
     }
   }
   return later('theory', {data: data, layout: {margin: {l: 50, r: 10, t: 30, b: 40}, showlegend: false,
-          title: {text: 'ρ(η): predicted ●, measured × (colours as on the map)', font: {size: 12}, x: 0.02},
+          title: {text: 'ρ(η): predicted ●, measured ×', font: {size: 12}, x: 0.02},
           xaxis: {type: 'log', title: {text: 'learning rate'}}, yaxis: {range: [0, 1.2]},
           shapes: [{type: 'line', xref: 'paper', x0: 0, x1: 1, y0: 1, y1: 1, line: {dash: 'dot', color: 'grey'}}]}});
 }
