@@ -17,9 +17,17 @@ from npoptim.cli import main
 pytest.importorskip("dash")
 
 
+def _terminal_signals() -> None:
+    # The command as a terminal starts it: SIGINT at its default.  A child inherits an *ignored* SIGINT,
+    # and then Python installs no KeyboardInterrupt handler; an earlier test in the same pytest worker
+    # (the full suite under -n 2) can leave SIGINT ignored, and Ctrl-C would then not reach the server.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(*args: str) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen([sys.executable, "-m", "npoptim.cli", "explore", "--no-browser", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_terminal_signals)
     line = proc.stdout.readline()
     if "serving on" not in line:
         proc.kill()
