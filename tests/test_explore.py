@@ -54,6 +54,11 @@ def test_the_query_round_trips_every_field():
                 lrs={**s.lrs, "sgd": 0.0123, "adam": 0.5}, hyper={**s.hyper, "adam": {"beta1": 0.8, "beta2": 0.99}})
     back, notes = from_query(to_query(s), s.names)
     assert back == s and notes == []
+    for at, tuned in ((12, ("sgd", "adam")), (0, ("momentum",)), (None, ())):  # the scrub position, the Tune
+        t = replace(s, at=at, tuned=tuned)
+        back, notes = from_query(to_query(t), s.names)
+        assert back == t and back != replace(t, at=5) and notes == []
+    assert "at=" not in to_query(s) and "tuned=" not in to_query(s)
 
 
 @pytest.mark.parametrize(("query", "field", "value", "note"), [
@@ -72,6 +77,10 @@ def test_the_query_round_trips_every_field():
     ("function=quadratic:dim=3", "function", "anisotropic", "3-dimensional"),
     ("sgd.beta1=0.5", "function", "anisotropic", "unknown URL parameter 'sgd.beta1'"),
     ("inspect=zzz", "inspect", "sgd", "inspect='zzz': unknown optimizer"),
+    ("steps=40&at=41", "at", None, "at=41 is above the limit 40: 40 used"),  # 40 is the last: no `at`
+    ("at=-2", "at", 0, "at=-2 is below the limit 0"),
+    ("at=x", "at", None, "at='x' is not a finite number"),
+    ("tuned=sgd,nope", "tuned", ("sgd",), "tuned: unknown optimizer(s) 'nope' ignored"),
 ])
 def test_bad_url_values_are_clamped_or_replaced_and_named(query, field, value, note):
     s, notes = from_query("?" + query, BOOK_OPTIMIZERS)

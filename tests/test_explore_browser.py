@@ -115,28 +115,84 @@ def test_a_slider_move_draws_run_paths_path_for_the_new_rate(page):
     assert f"sgd.lr={lr:g}" in driver.current_url  # the URL follows
 
 
+RECORD = """window.__pointer = [];
+for (const t of ['mousedown', 'mouseup']) {
+  window.addEventListener(t, e => {
+    const r = document.querySelector('#paths .nsewdrag').getBoundingClientRect();
+    window.__pointer.push([t, (e.clientX - r.left) / r.width, (e.clientY - r.top) / r.height]);
+  }, true);
+}"""
+
+
+def pointer_points(driver) -> dict[str, np.ndarray]:
+    """Where the pointer went down and up, in data coordinates of the anisotropic map ([-10, 10] x [-5, 5]).
+
+    Read from the browser's own mouse events and the plot area's on-screen box: the fraction of the
+    box's width and height, mapped linearly onto the axis ranges (y grows upwards).
+    """
+    return {t: np.array([-10 + 20 * fx, 5 - 10 * fy]) for t, fx, fy in driver.execute_script("return window.__pointer")}
+
+
+def pixel_tolerance(driver) -> np.ndarray:
+    """One pixel in data units, plus the page's rounding of a picked point (2 decimals on this map)."""
+    w, h = driver.execute_script(
+        "const r = document.querySelector('#paths .nsewdrag').getBoundingClientRect(); return [r.width, r.height]"
+    )
+    return np.array([20 / w, 10 / h]) + 0.005 + 1e-9
+
+
 def test_a_click_on_the_map_moves_the_start(page):
     from selenium.webdriver.common.action_chains import ActionChains
 
     driver, server = page
     load(driver, server)
+    driver.execute_script(RECORD)
     drag = driver.find_element("css selector", "#paths .nsewdrag")
     ActionChains(driver).move_to_element_with_offset(drag, 60, 40).click().perform()
-    # The clicked point in data coordinates: the drag layer's centre is the domain's centre, (0, 0);
-    # the click lands on the contour grid point nearest to it (the grid's spacing: 20/120 and 10/120).
-    width, height = driver.execute_script(
-        "const l = document.querySelector('#paths .js-plotly-plot')._fullLayout;"
-        "return [l.xaxis._length, l.yaxis._length]"
-    )
-    want = np.array([60 * 20 / width, -40 * 10 / height])
     paths = wait_for(
         lambda: (lambda p: p if abs(p["sgd"][0, 0] + 7.0) > 1e-9 else None)(drawn(driver)),
         what="paths from the clicked start",
     )
-    start = paths["sgd"][0]
-    assert np.all(np.abs(start - want) <= np.array([20 / 120, 10 / 120]) + 1e-9), (start, want)
+    start, want = paths["sgd"][0], pointer_points(driver)["mouseup"]
+    assert np.all(np.abs(start - want) <= pixel_tolerance(driver)), (start, want)
     ref = run_path("anisotropic", create_optimizer("momentum", lr=0.1), tuple(start), 30).points
     np.testing.assert_array_equal(paths["momentum"], ref)
+    assert f"start={start[0]:.6g},{start[1]:.6g}" in driver.current_url
+
+
+def test_a_drag_on_the_map_moves_the_start_to_where_it_ends(page):
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    driver, server = page
+    load(driver, server)
+    driver.execute_script(RECORD)
+    drag = driver.find_element("css selector", "#paths .nsewdrag")
+    chain = ActionChains(driver).move_to_element_with_offset(drag, -150, -60).click_and_hold()
+    chain.move_by_offset(40, 20).move_by_offset(40, 20).perform()
+    # While the button is down the x marker follows the pointer and nothing is recomputed.
+    marker = wait_for(
+        lambda: (lambda s: s if s[0] > -7.0 + 1e-9 else None)(
+            driver.execute_script(
+                "const g = document.querySelector('#paths .js-plotly-plot');"
+                "const t = g.data.find(d => d.name === 'start'); return [t.x[0], t.y[0]]"
+            )
+        ),
+        what="the start marker following the drag",
+    )
+    assert abs(drawn(driver)["sgd"][0, 0] + 7.0) < 1e-12  # the paths still start at (-7, 2)
+    ActionChains(driver).release().perform()
+    paths = wait_for(
+        lambda: (lambda p: p if abs(p["sgd"][0, 0] + 7.0) > 1e-9 else None)(drawn(driver)),
+        what="paths from the dragged start",
+    )
+    points = pointer_points(driver)
+    start = paths["sgd"][0]
+    assert np.all(np.abs(start - points["mouseup"]) <= pixel_tolerance(driver)), (start, points)
+    assert np.linalg.norm(points["mouseup"] - points["mousedown"]) > 1.0  # a drag, not a click
+    travel = np.abs(points["mouseup"] - points["mousedown"])
+    assert np.all(np.abs(np.array(marker) - points["mousedown"]) <= travel + 0.1)  # on the way
+    ref = run_path("anisotropic", create_optimizer("adagrad", lr=1.5), tuple(start), 30).points
+    np.testing.assert_array_equal(paths["adagrad"], ref)
 
 
 def test_play_pause_step_move_all_paths_together(page):
@@ -174,6 +230,7 @@ def test_tune_sets_the_rates_the_cli_finds(page):
         ),
         what="the sensitivity curves",
     )
+    wait_for(lambda: "tuned=sgd,momentum,nesterov,adagrad,rmsprop,adam" in driver.current_url, what="Tune in the URL")
 
 
 def test_the_url_round_trips_the_state_and_bad_values_are_named_on_the_page(page):
@@ -246,3 +303,43 @@ def test_export_png_and_json(page, downloads):
     )
     wait_for(lambda: png.stat().st_size > 1000, what="the PNG written")
     assert Image.open(png).size == (1000, 700)
+
+
+SENSITIVITY = """const g = document.querySelector('#sensitivity .js-plotly-plot');
+return g && g.data ? g.data.filter(t => t.name).map(t => [t.name, t.x, t.y]) : null;"""
+
+
+def test_the_url_round_trips_the_scrub_position_and_the_tune(page):
+    from npoptim.experiments.trajectories import compute_trajectories
+
+    driver, server = page
+    cli = compute_trajectories(tune=True).result["tuning"]  # `npoptim trajectories --tune` at the defaults
+    paths = load(driver, server, "?at=12&tuned=sgd,adam")
+    assert {len(p) for p in paths.values()} == {13}  # all paths at update 12
+    assert driver.find_element("id", "step-label").text == "update 12 / 30"
+    curves = wait_for(lambda: (lambda c: c if c and len(c) == 2 else None)(driver.execute_script(SENSITIVITY)),
+                      what="the URL's Tune curves")
+    for (display, grid, objective), name in zip(curves, ("sgd", "adam"), strict=True):
+        assert grid == cli[name]["grid"] and display.lower() == name
+        # +inf (a stopped run) travels as null; the log axis drops 0 as well.
+        assert objective == [v if 0 < v < np.inf else None for v in cli[name]["objective"]]
+    assert readout_lr(driver, "sgd") == default_state().lrs["sgd"]  # the URL's rates stay: Tune does not reset them
+    assert driver.find_element("id", "url-messages").text == ""
+    # Scrubbing writes the update into the URL; the URL read back is the same view.
+    driver.execute_script("document.getElementById('step-once').click()")
+    wait_for(lambda: "at=13" in driver.current_url, what="the scrub position in the URL")
+    back, notes = from_query(urlsplit(driver.current_url).query, default_state().names)
+    assert back.at == 13 and back.tuned == ("sgd", "adam") and notes == []
+    paths = load(driver, server, "?" + urlsplit(driver.current_url).query)
+    assert {len(p) for p in paths.values()} == {14}
+    wait_for(lambda: len(driver.execute_script(SENSITIVITY) or []) == 2, what="the Tune curves after the reload")
+    # A change the tuning depends on (the steps) drops it from the URL and the panel; a new view shows its end.
+    box = driver.find_element("id", "steps")
+    box.clear()
+    from selenium.webdriver.common.keys import Keys
+
+    box.send_keys("20", Keys.ENTER)
+    wait_for(lambda: "steps=20" in driver.current_url and "tuned=" not in driver.current_url, what="tuned dropped")
+    assert "at=" not in driver.current_url
+    wait_for(lambda: driver.execute_script(SENSITIVITY) == [], what="the sensitivity panel cleared")
+    assert severe_console(driver) == []

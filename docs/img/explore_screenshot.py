@@ -17,7 +17,7 @@ with serving(create_app()) as server, chrome() as driver:
     driver.get(server.url + "?inspect=adagrad")
     wait_for(
         lambda: driver.execute_script(
-            "const g = document.querySelector('#paths .js-plotly-plot'); return g && g.data && g.data.length > 10"
+            "const g = document.querySelector('#paths .js-plotly-plot'); return g && g.data && g.data.length >= 9"
         )
     )
     driver.find_element("id", "tune").click()

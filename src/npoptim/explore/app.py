@@ -22,6 +22,7 @@ from .state import LR_MAX, LR_MIN, ViewState, clamp, default_state, from_query, 
 
 __all__ = ["create_app"]
 
+_LAYER = {"position": "absolute", "left": 0, "top": 0, "width": "100%", "height": "100%"}
 _BOX = {"border": "1px solid #ddd", "borderRadius": "4px", "padding": "6px", "margin": "4px"}
 
 
@@ -55,7 +56,7 @@ def _controls(state: ViewState, functions: list[str]) -> list[Any]:
             dcc.Input(id="x0", type="number", value=state.start[0], debounce=True, style={"width": "80px"}),
             html.Label(" y "),
             dcc.Input(id="y0", type="number", value=state.start[1], debounce=True, style={"width": "80px"}),
-            html.Span(" (or click the map)", style={"color": "#666"}),
+            html.Span(" (or press or drag on the map)", style={"color": "#666"}),
             html.Label(" inspect "),
             dcc.Dropdown(
                 id="inspect",
@@ -164,6 +165,11 @@ def _state_from(values: Sequence[Any], base: ViewState) -> ViewState:
     return clamp(raw, fallback)
 
 
+def _tune_key(state: ViewState, tuned: Sequence[str]) -> list[Any]:
+    """What a Tune of ``tuned`` depends on (all but the rates): its curves are current while this is unchanged."""
+    return [list(tuned), state.function, state.steps, list(state.start), [state.hyper[n] for n in tuned]]
+
+
 def _readout(entry: dict[str, Any] | None) -> str:
     if entry is None:
         return "hidden"
@@ -213,6 +219,10 @@ def create_app(
             dcc.Store(id="contour"),
             dcc.Store(id="contour-of"),
             dcc.Store(id="tuning"),
+            dcc.Store(id="picked"),
+            dcc.Store(id="pending-at"),  # the URL's scrub position, for the first view drawn
+            dcc.Store(id="tuned-key"),  # what the last Tune was run on (see _tune_key)
+            dcc.Store(id="drawn"),  # the read-outs and messages on the page (only changes are sent)
             dcc.Interval(id="ticker", interval=120, disabled=True),
             dcc.Download(id="download"),
             html.Div(
@@ -230,10 +240,12 @@ def create_app(
             html.Div(id="controls", style=_BOX),
             html.Div(
                 [
-                    dcc.Graph(
-                        id="paths",
-                        config=graph_cfg,
-                        style={"height": "520px", "width": "62%", "display": "inline-block"},
+                    html.Div(  # the map (drawn once per function) under the paths (redrawn on a change)
+                        [
+                            dcc.Graph(id="map", config={"staticPlot": True}, style=_LAYER),
+                            dcc.Graph(id="paths", config={"displayModeBar": False, "doubleClick": False}, style=_LAYER),
+                        ],
+                        style={"height": "520px", "width": "62%", "display": "inline-block", "position": "relative"},
                     ),
                     html.Div(
                         [
@@ -290,15 +302,22 @@ def create_app(
     @app.callback(
         Output("controls", "children"),
         Output("url-messages", "children"),
+        Output("pending-at", "data"),
+        Output("tuning", "data", allow_duplicate=True),
+        Output("tuned-key", "data", allow_duplicate=True),
         Input("url", "pathname"),
         State("url", "search"),
+        prevent_initial_call="initial_duplicate",
     )
     def render(_pathname: Any, search: Any) -> Any:
+        tuning = key = None
         try:
             state, notes = from_query(search if isinstance(search, str) else "", names, base.function)
+            if state.tuned:  # the URL's Tune curves: the tuning run again on the URL's settings (deterministic)
+                tuning, key = tune(replace(state, shown=state.tuned)), _tune_key(state, state.tuned)
         except Exception as exc:  # never a traceback on the page
             state, notes = base, [f"the URL could not be read ({type(exc).__name__}: {exc}); the default view shown"]
-        return _controls(state, functions), _messages([f"URL: {m}" for m in notes])
+        return _controls(state, functions), _messages([f"URL: {m}" for m in notes]), state.at, tuning, key
 
     readouts = [Output(f"readout-{n}", "children") for n in names]
 
@@ -313,47 +332,60 @@ def create_app(
         Output("step", "max"),
         Output("ticker", "disabled"),
         *readouts,
+        Output("drawn", "data"),
+        Output("pending-at", "data", allow_duplicate=True),
+        Output("tuning", "data", allow_duplicate=True),
+        Output("tuned-key", "data", allow_duplicate=True),
         *_state_inputs(names, base.hyper),
         State("contour-of", "data"),
+        State("drawn", "data"),
+        State("step", "value"),
+        State("step", "max"),
+        State("ticker", "disabled"),
+        State("pending-at", "data"),
+        State("tuned-key", "data"),
+        prevent_initial_call="initial_duplicate",
     )
     def recompute(*values: Any) -> Any:
-        *controls, current = values
+        *controls, current, shown_now, step, step_max, ticker_off, pending, tuned_key = values
+        nu = dash.no_update
         try:
             state = _state_from(controls, base)
             view = compute_view(state)
-            grid = dash.no_update if current == state.function else contour(state.function)
-            reads = [_readout(view["optimizers"].get(n)) for n in names]
-            # The scrub slider goes to the last update with the new view (one round of drawing, not two).
-            return (view, grid, state.function, to_query(state), _messages(view["messages"]), state.steps,
-                    state.steps, True, *reads)
+            grid = nu if current == state.function else contour(state.function)
+            # The scrub slider goes to the last update with the new view (one round of drawing, not two),
+            # or to the URL's update for the first view.  Only what changed is sent (the renderer's time).
+            at = None if pending is None else min(int(pending), state.steps)
+            k = state.steps if at is None else at
+            tuned = tuple(tuned_key[0]) if tuned_key and tuned_key == _tune_key(state, tuned_key[0]) else ()
+            stale = tuned_key is not None and not tuned
+            drawn = {"messages": view["messages"], "readouts": [_readout(view["optimizers"].get(n)) for n in names]}
+            old = shown_now if isinstance(shown_now, dict) else {}
+            was = old.get("readouts") if isinstance(old.get("readouts"), list) else []
+            reads = [nu if i < len(was) and was[i] == r else r for i, r in enumerate(drawn["readouts"])]
+            return (view, grid, state.function, to_query(replace(state, at=at if at != state.steps else None,
+                                                                  tuned=tuned)),
+                    nu if old.get("messages") == drawn["messages"] else _messages(drawn["messages"]),
+                    nu if step == k else k, nu if step_max == state.steps else state.steps,
+                    nu if ticker_off is True else True, *reads, drawn, nu if pending is None else None,
+                    None if stale else nu, None if stale else nu)
         except Exception as exc:  # never a traceback on the page, never a dead server
             note = f"could not compute this view ({type(exc).__name__}: {exc}); change a setting"
-            return (
-                dash.no_update,
-                dash.no_update,
-                dash.no_update,
-                dash.no_update,
-                _messages([note]),
-                *[dash.no_update] * (3 + len(names)),
-            )
+            return (nu, nu, nu, nu, _messages([note]), *[nu] * (3 + len(names)), None, nu, nu, nu)
 
     @app.callback(
         Output("x0", "value"),
         Output("y0", "value"),
-        Input("paths", "clickData"),
         Input("function", "value"),
         State("contour-of", "data"),
         prevent_initial_call=True,
     )
-    def set_start(click: Any, function_value: Any, current: Any) -> Any:
+    def set_start(function_value: Any, current: Any) -> Any:  # a new function starts at its own start
         try:
-            if dash.ctx.triggered_id == "paths":
-                point = click["points"][0]
-                return float(point["x"]), float(point["y"])
             if current and current != function_value:
                 fn = get_function(function_value)
                 return float(fn.start[0]), float(fn.start[1])
-        except Exception:  # a malformed click or function: keep the start
+        except Exception:  # a malformed function: keep the start
             pass
         return dash.no_update, dash.no_update
 
@@ -362,6 +394,8 @@ def create_app(
     @app.callback(
         *lr_outputs,
         Output("tuning", "data"),
+        Output("tuned-key", "data"),
+        Output("url", "search", allow_duplicate=True),
         Output("messages", "children", allow_duplicate=True),
         Input("tune", "n_clicks"),
         *[State(i.component_id, i.component_property) for i in _state_inputs(names, base.hyper)],
@@ -382,11 +416,12 @@ def create_app(
             ]
             if edge:
                 note.append(f"best rate at the grid's edge for: {', '.join(edge)}")
-            return (*lrs, result, _messages(note))
+            best = {n: round_lr(r["best_lr"]) for n, r in result["optimizers"].items()}
+            tuned = replace(state, lrs={**state.lrs, **best}, tuned=tuple(best))
+            return (*lrs, result, _tune_key(state, tuned.tuned), to_query(tuned), _messages(note))
         except Exception as exc:
             return (
-                *[dash.no_update] * len(names),
-                dash.no_update,
+                *[dash.no_update] * (len(names) + 3),
                 _messages([f"could not tune ({type(exc).__name__}: {exc})"]),
             )
 
@@ -403,15 +438,22 @@ def create_app(
             "base64": False,
         }
 
+    app.clientside_callback(draw.MAP, Output("map", "figure"), Input("contour", "data"))
     app.clientside_callback(
         draw.DRAW,
         Output("paths", "figure"),
-        Output("loss", "figure"),
         Output("inspect-text", "children"),
         Output("step-label", "children"),
         Input("view", "data"),
-        Input("contour", "data"),
         Input("step", "value"),
+    )
+    app.clientside_callback(draw.LOSS, Output("loss", "figure"), Input("view", "data"), State("step", "value"))
+    app.clientside_callback(
+        draw.PICK,
+        Output("x0", "value", allow_duplicate=True),
+        Output("y0", "value", allow_duplicate=True),
+        Input("picked", "data"),
+        prevent_initial_call=True,
     )
     app.clientside_callback(draw.THEORY, Output("theory", "figure"), Input("view", "data"))
     app.clientside_callback(draw.SENSITIVITY, Output("sensitivity", "figure"), Input("tuning", "data"))

@@ -74,6 +74,10 @@ class ViewState:
     start: tuple[float, float]
     steps: int = DEFAULT_STEPS
     inspect: str = ""
+    #: The update the scrub slider shows (``None``: the last) and the optimizers of the last Tune, whose
+    #: curves the page shows (re-run from the URL: the tuning is a function of the other values).
+    at: int | None = None
+    tuned: tuple[str, ...] = ()
     messages: tuple[str, ...] = field(default=(), compare=False)
 
 
@@ -159,6 +163,8 @@ def clamp(state: ViewState, base: ViewState | None = None) -> ViewState:
     )
     shown = tuple(n for n in state.names if n in state.shown)
     inspect_ = state.inspect if state.inspect in state.names else (shown[0] if shown else state.names[0])
+    at = None if state.at is None else int(_bounded("at", state.at, 0, steps, steps, notes))
+    tuned = tuple(n for n in state.names if n in state.tuned)
     return replace(
         state,
         function=fn.name,
@@ -168,6 +174,8 @@ def clamp(state: ViewState, base: ViewState | None = None) -> ViewState:
         start=start,
         steps=steps,
         inspect=inspect_,
+        at=None if at == steps else at,
+        tuned=tuned,
         messages=tuple(notes),
     )
 
@@ -184,6 +192,10 @@ def to_query(state: ViewState) -> str:
     for n in state.names:
         items.append((f"{n}.lr", f"{state.lrs[n]:.6g}"))
         items.extend((f"{n}.{p}", f"{v:.6g}") for p, v in state.hyper[n].items())
+    if state.at is not None:
+        items.append(("at", str(state.at)))
+    if state.tuned:
+        items.append(("tuned", ",".join(state.tuned)))
     return "?" + urlencode(items, safe=",:=")
 
 
@@ -223,6 +235,13 @@ def from_query(query: str, names: tuple[str, ...], function: str = "anisotropic"
         else:
             start = [_number(p.strip()) if _number(p.strip()) is not None else p for p in parts]
     steps: object = q.pop("steps", base.steps)
+    at: object = q.pop("at", None)
+    tuned: tuple[str, ...] = ()
+    if "tuned" in q:
+        asked = [s.strip().lower() for s in q.pop("tuned").split(",") if s.strip()]
+        if [s for s in asked if s not in names]:
+            notes.append(f"tuned: unknown optimizer(s) {', '.join(repr(s) for s in asked if s not in names)} ignored")
+        tuned = tuple(n for n in names if n in asked)
     inspect_ = q.pop("inspect", base.inspect).lower()
     if inspect_ not in names:
         notes.append(f"inspect={inspect_!r}: unknown optimizer; {base.inspect} used")
@@ -244,6 +263,8 @@ def from_query(query: str, names: tuple[str, ...], function: str = "anisotropic"
         start=(start[0], start[1]),
         steps=steps,
         inspect=inspect_,  # type: ignore[arg-type]
+        at=at,  # type: ignore[arg-type]
+        tuned=tuned,
         messages=tuple(notes),
     )
     out = clamp(state, base)
