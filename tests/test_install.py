@@ -160,3 +160,22 @@ def test_numpy_fallback_without_numba(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     out = _run([sys.executable, "-c", _WITHOUT_NUMBA, str(tmp_path / "t")], env, tmp_path)
     assert out.stdout.strip().endswith("ok")
+
+
+def test_every_module_that_imports_numba_at_its_top_is_skipped_for_doctests_without_it():
+    """The root conftest.py must name each such module, or a numba-less run fails collecting it (seen once
+    when fused/serial.py arrived)."""
+    import ast
+    import runpy
+
+    root = Path(__file__).resolve().parents[1]
+    listed = set(runpy.run_path(str(root / "conftest.py"))["NUMBA_MODULES"])
+    top_level = set()
+    for path in sorted((root / "src" / "npoptim").rglob("*.py")):
+        tree = ast.parse(path.read_text(), str(path))
+        for node in tree.body:  # module level only: imports inside functions run only when called
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            if any(n == "numba" or n.startswith("numba.") for n in names):
+                top_level.add(path.relative_to(root).as_posix())
+    assert top_level == listed
