@@ -39,11 +39,11 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..checks import flag, nonnegative, unit_interval  # noqa: F401 (the rules import them from here)
-from ..errors import KeyMismatchError, NonFiniteGradientError
+from ..errors import KeyMismatchError
 from ..schedules import Schedule, resolve_lr, validate_lr
 from . import fused as _fused
 from . import state as _state
-from .checking import _as_real, _check_grad, _check_no_overlap, _check_param, _global_norm
+from .checking import _as_real, _check_grad, _check_no_overlap, _check_param, _global_norm, _skip_nonfinite
 from .state import STATE_DICT_VERSION
 
 __all__ = ["Optimizer", "STATE_DICT_VERSION"]
@@ -327,20 +327,11 @@ class Optimizer:
         if work is None:
             work = self._prepare(params, grads)
         propagate = self.on_nonfinite == "propagate"
-        bad = [] if propagate else [key for key, _, g, _ in work if not np.isfinite(g).all()]
-        if bad:
-            if self.on_nonfinite == "skip":
-                self.skipped_steps += 1
-                if clipping:
-                    self.last_grad_norm = norm
-                return
-            step = self.step_count + 1
-            raise NonFiniteGradientError(
-                f"{type(self).__name__}: non-finite gradient (NaN or inf) for key(s) {bad} "
-                f"at step {step}; nothing was updated",
-                keys=bad,
-                step=step,
-            )
+        if _skip_nonfinite(type(self).__name__, self.on_nonfinite, work, self.step_count + 1):
+            self.skipped_steps += 1
+            if clipping:
+                self.last_grad_norm = norm
+            return
         # "propagate" asked for NaN/inf arithmetic: NumPy's warnings about it would be noise
         with np.errstate(all="ignore") if propagate else contextlib.nullcontext():
             for key, p, g, state in work:

@@ -12,7 +12,30 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import NonFiniteGradientError
+
 __all__: list[str] = []  # private to the optimizers package
+
+
+def _skip_nonfinite(owner: str, on_nonfinite: str, work: list[Any], step: int) -> bool:
+    """The non-finite check of a call, on its validated (and clipped) gradients ``work``.
+
+    False: go on (every gradient finite, or ``on_nonfinite="propagate"``). True: ``"skip"`` and some
+    gradient is NaN/inf (the caller counts the skipped step). ``"raise"``: raises
+    :class:`NonFiniteGradientError` naming the keys and ``step``; nothing has been written either way.
+    """
+    if on_nonfinite == "propagate":
+        return False
+    bad = [key for key, _, g, _ in work if not np.isfinite(g).all()]
+    if not bad:
+        return False
+    if on_nonfinite == "skip":
+        return True
+    raise NonFiniteGradientError(
+        f"{owner}: non-finite gradient (NaN or inf) for key(s) {bad} at step {step}; nothing was updated",
+        keys=bad,
+        step=step,
+    )
 
 
 def _check_param(owner: str, key: str, p: Any) -> None:

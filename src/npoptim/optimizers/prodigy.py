@@ -16,9 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import NonFiniteGradientError, StateDictError
+from ..errors import StateDictError
 from ..schedules import Schedule, resolve_lr
 from .base import Optimizer, flag, learning_rate, nonnegative, unit_interval
+from .checking import _skip_nonfinite
 
 __all__ = ["Prodigy"]
 
@@ -142,16 +143,9 @@ class Prodigy(Optimizer):
         if clipping:
             work, self.last_grad_norm = self._clip(work)
         propagate = self.on_nonfinite == "propagate"
-        bad = [] if propagate else [key for key, _, g, _ in work if not np.isfinite(g).all()]
-        if bad:
-            if self.on_nonfinite == "skip":
-                self.skipped_steps += 1
-                return
-            step = self.step_count + 1
-            raise NonFiniteGradientError(
-                f"Prodigy: non-finite gradient (NaN or inf) for key(s) {bad} at step {step}; nothing was updated",
-                keys=bad, step=step,
-            )
+        if _skip_nonfinite("Prodigy", self.on_nonfinite, work, self.step_count + 1):
+            self.skipped_steps += 1
+            return
         self.current_lr, self.last_update_backend = lr, "numpy"
         if not work:
             return

@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import KeyMismatchError, NonFiniteGradientError, StateDictError
+from ..errors import KeyMismatchError, StateDictError
 from .base import Optimizer as _Optimizer
 from .base import _check_policy
-from .checking import _check_no_overlap
+from .checking import _check_no_overlap, _skip_nonfinite
 from .state import _READABLE_VERSIONS, STATE_DICT_VERSION
 
 __all__ = ["Partition", "Lookahead"]
@@ -157,19 +157,9 @@ class Partition:
         works = [opt._prepare(p, g) for (_, opt), p, g in zip(self.groups, p_parts, g_parts, strict=True)]
         if len(params) > 1:
             _check_no_overlap("Partition", params)  # across groups too
-        if self.on_nonfinite != "propagate":
-            bad = [key for work in works for key, _, g, _ in work if not np.isfinite(g).all()]
-            if bad:
-                if self.on_nonfinite == "skip":
-                    self.skipped_steps += 1
-                    return
-                step = self.step_count + 1
-                raise NonFiniteGradientError(
-                    f"Partition: non-finite gradient (NaN or inf) for key(s) {bad} at step {step}; "
-                    "nothing was updated",
-                    keys=bad,
-                    step=step,
-                )
+        if _skip_nonfinite("Partition", self.on_nonfinite, [w for work in works for w in work], self.step_count + 1):
+            self.skipped_steps += 1
+            return
         # everything is checked: no group can refuse now
         for (_, opt), p, g in zip(self.groups, p_parts, g_parts, strict=True):
             if p:
