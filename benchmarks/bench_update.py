@@ -2,6 +2,7 @@
 
     python benchmarks/bench_update.py            # the book's six rules, every case (~4 min on 2 cores)
     python benchmarks/bench_update.py --quick    # float32, large + many only, shorter budget (~1 min)
+    python benchmarks/bench_update.py --rules rprop asgd schedulefreesgd schedulefreeadamw   # issue 15's
 
 For every rule asked for (``--rules``: any registered name; default the book's six),
 every dtype (float32, float64) and every
@@ -20,7 +21,8 @@ arrays) -- it times one step of:
 * ``npoptim numpy``  ``backend="numpy"``: the NumPy reference rule on 64K pieces;
 * ``naive numpy``    the teaching code's style: a Python loop over keys, one
   NumPy expression per line, new temporaries everywhere;
-* ``torch foreach``  ``torch.optim.<Rule>(foreach=True)``;
+* ``torch foreach``  ``torch.optim.<Rule>(foreach=True)`` (Rprop, ASGD too; for the schedule-free
+  rules ``schedulefree.SGDScheduleFree`` / ``AdamWScheduleFree(foreach=True)``, the paper's code);
 * ``torch fused``    ``fused=True`` where torch has a fused CPU kernel (SGD with
   and without momentum/Nesterov, Adagrad, Adam; not RMSprop);
 * ``optax``          ``optax.<rule>`` under ``jax.jit``, if installed;
@@ -190,7 +192,18 @@ def torch_optimizer(torch, rule: str, tensors, mode: str):
         return o.RMSprop(tensors, lr=0.01, alpha=0.99, eps=1e-7, **kw)
     if rule == "adam":
         return o.Adam(tensors, lr=1e-3, **kw)
-    raise ValueError(f"no torch peer written for {rule!r}")
+    if rule == "rprop":
+        return o.Rprop(tensors, lr=0.01, **kw)
+    if rule == "asgd":
+        return o.ASGD(tensors, lr=0.01, **kw)
+    if rule in ("schedulefreesgd", "schedulefreeadamw") and mode == "foreach":  # the paper's code, on torch
+        import schedulefree  # noqa: PLC0415  (benchmark peer only)
+
+        cls = schedulefree.SGDScheduleFree if rule == "schedulefreesgd" else schedulefree.AdamWScheduleFree
+        topt = cls(tensors, lr=0.01, foreach=True)
+        topt.train()  # its parameters hold y while training, as ours
+        return topt
+    raise ValueError(f"no torch peer written for {rule!r} ({mode})")
 
 
 def torch_step(torch, rule, mode, base, gsets):

@@ -53,6 +53,23 @@ def test_benchmark_reports_every_contender_and_consistent_ratios(bench, capsys, 
     assert (summary["adam"][9] != "n/a") == (importlib.util.find_spec("torch") is not None)
 
 
+def test_benchmark_has_a_row_for_issue_15s_element_wise_rules(bench, capsys, markdown_rows):
+    """Rprop, ASGD and the schedule-free rules: compiled, NumPy and their torch-side peers (torch.optim's
+    foreach Rprop/ASGD, the schedulefree package's foreach classes) where those are installed."""
+    rules = ["rprop", "asgd", "schedulefreesgd", "schedulefreeadamw"]
+    assert bench.main(["--rules", *rules, "--cases", "mlp", "--dtypes", "float32", "--budget", "0.01"]) == 0
+    out = capsys.readouterr().out
+    header = next(line for line in out.splitlines() if line.startswith("| dtype") and "implementation" in line)
+    times = {(r[2], r[3].strip()): r[4] for r in markdown_rows(out, header)}
+    for rule in rules:
+        for impl in ("npoptim numba", "npoptim numpy", "kernel only", "roofline"):
+            assert float(times[(rule, impl)]) > 0, (rule, impl)
+    peers = {"rprop": "torch", "asgd": "torch", "schedulefreesgd": "schedulefree", "schedulefreeadamw": "schedulefree"}
+    for rule, module in peers.items():
+        installed = importlib.util.find_spec("torch") is not None and importlib.util.find_spec(module) is not None
+        assert (times[(rule, "torch foreach")] != "n/a") == installed, rule
+
+
 def _within(printed: float, ratio, a: float, b: float) -> bool:
     """``printed`` (rounded to 1) is ``ratio(a, b)`` for some a, b within 0.005 of the printed ones."""
     values = [ratio(x, y) for x in (a - 0.005, a + 0.005) for y in (b - 0.005, b + 0.005)]

@@ -595,7 +595,7 @@ def test_every_configuration_has_a_kernel_and_warm_up_loads_them_all():
     k = fused.load_kernels()
     used = set()
     for cls in npoptim.OPTIMIZERS.values():
-        if cls._fused_kernel is None:  # NumPy-only rules (issue 15: Rprop, ASGD)
+        if cls._fused_kernel is None:  # NumPy-only rules (none in OPTIMIZERS today)
             continue
         for options in cls._fused_variants:
             opt = cls(**options)

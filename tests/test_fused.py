@@ -58,6 +58,11 @@ HYPER = {
     "adadelta": {"lr": 0.5, "decay_rate": 0.8, "eps": 1e-5},
     "radam": {"lr": 0.01, "beta1": 0.8, "beta2": 0.9, "eps": 1e-7},  # rectified from step 6 (rho_inf = 19)
     "lion": {"lr": 0.01, "beta1": 0.8, "beta2": 0.95},
+    # issue 15: step sizes that hit both clip bounds within the 6 steps; averaging from step 3 on (t0 = 1)
+    "rprop": {"lr": 0.05, "etas": (0.4, 1.7), "step_sizes": (0.02, 0.12)},
+    "asgd": {"lr": 0.05, "lambd": 0.3, "alpha": 0.6, "t0": 1.0},
+    "schedulefreesgd": {"lr": 0.1, "momentum": 0.8, "warmup_steps": 3, "r": 0.5, "weight_lr_power": 1.5},
+    "schedulefreeadamw": {"lr": 0.01, "beta1": 0.8, "beta2": 0.99, "eps": 1e-7, "warmup_steps": 3, "r": 0.5},
 }
 #: Configurations that change a rule's slots or kernel branches, checked like the defaults.
 VARIANTS = {
@@ -160,11 +165,14 @@ def test_propagate_policy_same_values_as_reference(rule, dtype):
             ref.update(pr, grads)
         assert fast.last_update_backend == "numba" and ref.last_update_backend == "numpy"
         assert_same(fast, pf, ref, pr, equal_nan=True)
+        if step == 1:  # the NaN really went in (into the parameter, or only the state where a step is
+            # bounded), element by element: the other elements of the poisoned array stay finite
+            k3 = [pf["k3"]] + [fast.state["k3"][slot] for slot in fast.slots]
+            assert not all(np.isfinite(a[0, 1]) for a in k3) and all(np.isfinite(a[0, 0]) for a in k3)
     assert fast.skipped_steps == 0 and fast.step_count == 5
-    # the NaN really went in (into the parameter, or only the state where a step is bounded),
-    # element by element: the other elements of the poisoned array stay finite
     k3 = [pf["k3"]] + [fast.state["k3"][slot] for slot in fast.slots]
-    assert not all(np.isfinite(a[0, 1]) for a in k3) and all(np.isfinite(a[0, 0]) for a in k3)
+    # ... and stays, except in Rprop: sign(NaN g') = 0 stores the next (finite) gradient, as torch's Rprop
+    assert all(np.isfinite(a[0, 1]) for a in k3) == (rule == "rprop")
 
 
 def test_only_keys_with_gradients_get_state():

@@ -421,7 +421,7 @@ def _torch_state(oracle: Oracle, topt: Any, tp: Any, h: dict[str, float]) -> dic
 
 def _check_backend(opt: Any, backend: str, dtype: type) -> None:
     """The path under test really computed the step (the compiled one declines complex arrays)."""
-    compiled = type(opt)._fused_kernel is not None  # NumPy-only rules (Rprop, ASGD) run the reference on both
+    compiled = type(opt)._fused_kernel is not None  # a rule without a kernel runs the reference on both
     expected = "numpy" if backend == "numpy" or not compiled or np.issubdtype(dtype, np.complexfloating) else "numba"
     assert opt.last_update_backend == expected, f"step computed by {opt.last_update_backend!r}, not {expected!r}"
 

@@ -86,20 +86,29 @@ def test_parity_with_the_reference(name, i, dtype, capsys):
     capsys.readouterr()  # the reference prints "Switching to ... mode"
 
 
+BACKENDS = ["numpy", "numba"] if npoptim.optimizers.fused.fast_path_possible() else ["numpy"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("cls", [ScheduleFreeSGD, ScheduleFreeAdamW])
-def test_train_eval_switch_is_explicit_idempotent_and_exact(cls):
+def test_train_eval_switch_is_explicit_idempotent_and_exact(cls, backend):
+    """Also on the compiled path, whose planned steps skip the validating walk: eval mode still refuses."""
     rng = np.random.default_rng(1)
     params = {"W": rng.standard_normal((3, 4)), "b": rng.standard_normal(4)}
-    opt = cls(lr=0.01)
+    opt = cls(lr=0.01, backend=backend)
     for _ in range(5):
         opt.update(params, {k: rng.standard_normal(v.shape) for k, v in params.items()})
+    assert opt.last_update_backend == backend
     y = {k: v.copy() for k, v in params.items()}
     opt.eval(params)
     assert not opt.train_mode and all(np.array_equal(params[k], opt.state[k]["x"]) for k in params)
     opt.eval(params)  # idempotent
     assert all(np.array_equal(params[k], opt.state[k]["x"]) for k in params)
+    before = opt.state_dict()
     with pytest.raises(ValueError, match=r"eval mode.*opt\.train\(params\)"):
         opt.update(params, {k: np.ones_like(v) for k, v in params.items()})
+    assert all(np.array_equal(params[k], opt.state[k]["x"]) for k in params) and opt.step_count == 5
+    assert all(np.array_equal(opt.state[k][s], before["state"][k][s]) for k in params for s in opt.slots)
     opt.train(params)
     opt.train(params)
     assert opt.train_mode and all(np.array_equal(params[k], y[k]) for k in params)  # the same bits
@@ -109,6 +118,32 @@ def test_train_eval_switch_is_explicit_idempotent_and_exact(cls):
     with pytest.raises(npoptim.KeyMismatchError, match="'b'"):
         opt.eval({"W": params["W"]})
     assert opt.train_mode and np.array_equal(params["W"], y["W"])  # a refused switch writes nothing
+
+
+@pytest.mark.skipif(len(BACKENDS) < 2, reason="numba is not installed")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("cls", [ScheduleFreeSGD, ScheduleFreeAdamW])
+def test_compiled_steps_around_evaluations_are_the_references_bits(cls, dtype):
+    """Training with evaluations in between (eval, train, go on: the compiled plan survives the switch,
+    which writes the parameters in place) gives the same bits on both backends."""
+    rng = np.random.default_rng(3)
+    p0 = {"W": rng.standard_normal((30, 40)).astype(dtype), "b": rng.standard_normal(40).astype(dtype)}
+    runs = {}
+    for backend in BACKENDS:
+        opt, params = cls(lr=0.05, weight_decay=0.01, warmup_steps=2, backend=backend), {k: v.copy() for k, v in p0.items()}
+        g_rng, seen = np.random.default_rng(4), []
+        for step in range(12):
+            opt.update(params, {k: g_rng.standard_normal(v.shape).astype(dtype) for k, v in params.items()})
+            assert opt.last_update_backend == backend
+            if step % 4 == 3:
+                with opt.evaluating(params):
+                    seen.append({k: v.copy() for k, v in params.items()})
+        runs[backend] = (params, opt, seen)
+    (pa, oa, sa), (pb, ob, sb) = runs.values()
+    assert all(np.array_equal(pa[k], pb[k]) for k in p0)
+    assert all(np.array_equal(oa.state[k][s], ob.state[k][s]) for k in p0 for s in oa.slots)
+    assert all(np.array_equal(x[k], y[k]) for x, y in zip(sa, sb, strict=True) for k in p0)
+    assert (oa.lr_max, oa.weight_sum) == (ob.lr_max, ob.weight_sum)
 
 
 @pytest.mark.parametrize("mode", ["train", "eval"])

@@ -3,8 +3,9 @@
 Written like :mod:`npoptim.optimizers.rules`: one ``_rule`` for one array,
 lifted to dicts of parameters (validation, atomic update, ``None`` gradients,
 state dicts, clipping, schedules) by :class:`npoptim.optimizers.base.Optimizer`.
-They have no compiled kernel: ``backend="numba"`` is accepted and runs the NumPy
-reference (``last_update_backend == "numpy"``).  ``docs/conventions.md`` compares
+Each has a compiled element loop (``fused/rprop_asgd_sf.py``) that repeats its
+``_rule`` operation by operation, so both backends give the same bits (as for every
+rule with a kernel, ``docs/performance.md``).  ``docs/conventions.md`` compares
 each with torch.optim.
 """
 
@@ -94,6 +95,8 @@ class Rprop(Optimizer):
     """
 
     slots = ("prev", "step_size")
+    _fused_kernel = "rprop"  # element loop in fused/rprop_asgd_sf.py; same operations, same order
+    _fused_step_free = True  # _fused_scalars does not depend on t (lr is read only by _init_state)
     checks = {"lr": learning_rate, "etas": _etas, "step_sizes": _step_sizes}
 
     def __init__(
@@ -135,6 +138,10 @@ class Rprop(Optimizer):
         p -= _sign(g) * step
         prev[...] = g
 
+    def _fused_scalars(self, t):
+        (eta_minus, eta_plus), (lo, hi) = self.etas, self.step_sizes
+        return (eta_minus, eta_plus, lo, hi, 1.0, 0.0)  # the kernel's factors and signs, in p's dtype
+
 
 class ASGD(Optimizer):
     r"""ASGD, averaged stochastic gradient descent (Polyak & Juditsky, 1992,
@@ -170,6 +177,7 @@ class ASGD(Optimizer):
     """
 
     slots = ("ax",)
+    _fused_kernel = "asgd"  # element loop in fused/rprop_asgd_sf.py; same operations, same order
     checks = {"lr": learning_rate, "lambd": nonnegative, "alpha": nonnegative, "t0": nonnegative}
 
     def __init__(
@@ -213,6 +221,9 @@ class ASGD(Optimizer):
         else:
             ax[...] = p
 
+    def _fused_scalars(self, t):
+        eta, mu = self._scalars(t)
+        return (1.0 - self.lambd * eta, eta, float(mu == 1.0), mu)  # the flag: decided on the Python float
     def averaged(self) -> dict[str, np.ndarray]:
         """Copies of the Polyak averages :math:`\\bar w`, by key (keys that have had a step)."""
         return {key: s["ax"].copy() for key, s in self.state.items()}

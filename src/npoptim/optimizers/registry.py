@@ -40,7 +40,7 @@ __all__ = [
 OPTIMIZERS: dict[str, type[Optimizer]] = {
     cls.__name__.lower(): cls
     for cls in (SGD, Momentum, Nesterov, AdaGrad, RMSprop, Adam, AdamW, Nadam, Adamax, Adadelta, RAdam, Lion)
-    + (Rprop, ASGD, ScheduleFreeSGD, ScheduleFreeAdamW)  # issue 15: element-wise, NumPy path only (no kernel)
+    + (Rprop, ASGD, ScheduleFreeSGD, ScheduleFreeAdamW)  # issue 15: element-wise, kernels in fused/rprop_asgd_sf.py
 }
 fused.declare_classes(OPTIMIZERS.values())  # the fast path learns the classes from here, never imports us
 

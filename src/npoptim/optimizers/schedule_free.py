@@ -4,7 +4,8 @@ Element-wise rules on the shared base (:class:`npoptim.optimizers.base.Optimizer
 no other rule has: the parameters hold a *different point* in training (y) than in evaluation (x),
 switched explicitly with :meth:`ScheduleFreeBase.eval` / :meth:`ScheduleFreeBase.train` (recorded in
 the state dict), and the averaging weights are scalars of the whole call (not per key), kept on the
-optimizer and in the state dict.  No compiled kernel: ``backend="numba"`` runs the NumPy code.
+optimizer and in the state dict.  Each rule has a compiled element loop (``fused/rprop_asgd_sf.py``)
+repeating its ``_rule`` operation by operation: both backends give the same bits.
 """
 
 from __future__ import annotations
@@ -80,6 +81,8 @@ class ScheduleFreeBase(Optimizer):
         weight_sum = self.weight_sum + weight
         ckp1 = weight / weight_sum if weight_sum else 0.0
         object.__setattr__(self, "_step", (lr, ckp1, k + 1))
+        if not self.train_mode:  # before the compiled path, which does not run the walk (_prepare) once planned
+            self._prepare(params, grads)
         before = self.step_count
         super().update(params, grads)  # validates everything first; raises before writing
         if self.step_count != before:  # a step was taken (not skipped, not all None): commit the scalars
@@ -94,6 +97,12 @@ class ScheduleFreeBase(Optimizer):
                 "call opt.train(params) before training"
             )
         return super()._prepare(params, grads)
+
+    def _fused_scalars(self, t):
+        """The call's scalars (``t``, the key's step, is not used: the averaging is the call's)."""
+        lr, ckp1, _ = self._step
+        beta = self._interp()
+        return (lr, 1.0 - ckp1, ckp1, beta, 1.0 - beta)
 
     def _average(self, p, g, s, direction) -> None:
         lr, ckp1, _ = self._step
@@ -195,6 +204,7 @@ class ScheduleFreeSGD(ScheduleFreeBase):
     """
 
     slots = ("z", "x")
+    _fused_kernel = "schedulefree_sgd"  # element loop in fused/rprop_asgd_sf.py; same operations, same order
     checks = {
         "lr": learning_rate,
         "momentum": unit_interval,
@@ -257,6 +267,7 @@ class ScheduleFreeAdamW(ScheduleFreeBase):
     """
 
     slots = ("z", "x", "v")
+    _fused_kernel = "schedulefree_adamw"  # element loop in fused/rprop_asgd_sf.py; same operations, same order
     _momentum_name = "beta1"
     _l2_weight_decay = False  # decoupled, at y: in _rule
     checks = {
@@ -309,3 +320,9 @@ class ScheduleFreeAdamW(ScheduleFreeBase):
         v *= b2
         v += (1.0 - b2) * g * g
         self._average(p, g, s, g / (np.sqrt(v / (1.0 - b2**k1)) + self.eps))
+
+    def _fused_scalars(self, t):
+        lr, _, k1 = self._step
+        b2, wd = self.beta2, self.weight_decay
+        decay = (float(wd != 0.0), lr * wd)  # the flag: z moves only if weight_decay is set, as in _rule
+        return (*super()._fused_scalars(t), b2, 1.0 - b2, 1.0 - b2**k1, self.eps, *decay)

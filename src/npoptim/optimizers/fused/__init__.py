@@ -111,7 +111,9 @@ def load_kernels() -> Any:
     if _kernels is None:
         _configure_threading()
         from . import kernels as k
+        from . import rprop_asgd_sf
 
+        k.DRIVERS.update(rprop_asgd_sf.DRIVERS)  # the rules issue 15 added, kept in their own module
         _kernels = k
     return _kernels
 

@@ -33,8 +33,9 @@ def kernels() -> Any:
     """The serial kernels module (imports numba)."""
     global _serial
     if _serial is None:
-        from . import serial
+        from . import rprop_asgd_sf, serial
 
+        serial.SERIAL.update(rprop_asgd_sf.SERIAL)  # the rules issue 15 added, kept in their own module
         _serial = serial
     return _serial
 
