@@ -575,7 +575,8 @@ import re, numpy as np
 from npoptim import OPTIMIZERS
 from npoptim.optimizers import fused
 from npoptim.optimizers.fused import kernels, serial
-cases = [("adam", {}), ("nadam", {}), ("adadelta", {}), ("rmsprop", {"centered": True, "momentum": 0.5})]
+cases = [("adam", {}), ("nadam", {}), ("adadelta", {}), ("rmsprop", {"centered": True, "momentum": 0.5}),
+         ("schedulefreeadamw", {"weight_decay": 0.1})]  # fused/rprop_asgd_sf.py's multiply-add-heaviest
 for dtype in (np.float32, np.float64):
     for rule, extra in cases:
         for size in (fused.SERIAL_MAX_ELEMENTS + 1, 5):  # the parallel driver, the serial kernel
@@ -586,7 +587,7 @@ for dtype in (np.float32, np.float64):
 fma = re.compile(r"\\b(v?fn?m(?:add|sub)\\w*|fml[as]\\w*)\\b")
 fast = re.compile(r"\\bf(?:add|sub|mul|div|neg)\\s+(?:fast|contract|reassoc|nnan|ninf|nsz|arcp|afn)\\b")
 seen = 0
-for name in ("adam", "nadam", "adadelta", "rmsprop_centered_momentum"):
+for name in ("adam", "nadam", "adadelta", "rmsprop_centered_momentum", "schedulefree_adamw"):
     for fn in (kernels.DRIVERS[name], serial.SERIAL[name]):
         for sig in fn.signatures:
             lib = fn.overloads[sig].library
@@ -600,4 +601,4 @@ print(seen)
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
-    assert int(out.stdout.split()[-1]) == 16
+    assert int(out.stdout.split()[-1]) == 20

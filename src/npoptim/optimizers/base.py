@@ -377,8 +377,12 @@ class Optimizer:
                 out = [(key, p, np.asarray(g * g.real.dtype.type(factor)), state) for key, p, g, state in out]
         return out, norm
 
+    def _slots_of(self, p: np.ndarray) -> tuple[str, ...]:
+        """The state slots ``_rule`` gets for parameter ``p`` (all of ``slots``; Adafactor's depend on ``p.ndim``)."""
+        return self.slots
+
     def _apply(self, p: np.ndarray, g: np.ndarray, state: dict[str, Any]) -> None:
-        slots = {slot: state[slot] for slot in self.slots}
+        slots = {slot: state[slot] for slot in self._slots_of(p)}
         if self.weight_decay and self._l2_weight_decay:
             g = g + self.weight_decay * p
         if np.iscomplexobj(p):

@@ -335,16 +335,8 @@ class Adafactor(Optimizer):
                     )
         return work
 
-    def _apply(self, p, g, state):
-        arrays = {slot: state[slot] for slot in self._layout(p.shape)}
-        if p.dtype == np.float16:  # compute in float32, store rounded to float16 (as every rule)
-            p32, s32 = p.astype(np.float32), {k: v.astype(np.float32) for k, v in arrays.items()}
-            self._rule(p32, g.astype(np.float32), s32, state["step"])
-            p[...] = p32
-            for k, v in s32.items():
-                arrays[k][...] = v
-        else:
-            self._rule(p, g, arrays, state["step"])
+    def _slots_of(self, p):
+        return tuple(self._layout(p.shape))  # factored (row_var, col_var) for >= 2-D, else variance
 
     def _rule(self, p, g, s, t):
         if p.size == 0:
