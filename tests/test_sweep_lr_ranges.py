@@ -40,7 +40,7 @@ def test_every_optimizer_gets_its_range_from_the_one_table():
     assert default_lr_range("sgd") == default_lr_range("rmsprop") == (1e-4, 1.0)
     assert default_lr_range("adam") == (1e-5, 0.1) and default_lr_range("lion") == (1e-6, 1e-2)
     assert default_lr_range("lars") == default_lr_range("schedulefree-sgd") == (0.01, 100.0)
-    assert default_lr_range("Prodigy") == (0.1, 10.0)  # one decade around its natural multiplier 1
+    assert default_lr_range("Prodigy") == (0.01, 10.0)  # its natural multiplier 1, and the study's best lrs
     assert default_lr_range("muon+adamw") == default_lr_range("adamw")  # its lr is AdamW's
 
 
@@ -180,7 +180,7 @@ def test_a_different_range_is_refused_on_the_same_store(tmp_path):
         open_sweep(store, SweepSpec.from_json(spec.to_json()))  # the same sweep: accepted
         other = SweepSpec(optimizers=("sgd", "prodigy"), **BASE)
         with pytest.raises(ValueError, match=r"different sweep \(differs in lr range of prodigy: \[0\.3, 3\] vs "
-                                             r"\[0\.1, 10\]\)"):
+                                             r"\[0\.01, 10\]\)"):
             open_sweep(store, other)
         everyone = SweepSpec(optimizers=("sgd", "prodigy"), lr_range=(1e-4, 1.0), **BASE)
         with pytest.raises(ValueError, match=r"lr_range: None vs \(0\.0001, 1\.0\); lr range of prodigy: "
@@ -200,7 +200,7 @@ def test_the_cli_refuses_a_changed_range_and_a_range_with_resume(tmp_path, capsy
     err = capsys.readouterr().err
     assert "different sweep" in err and "lr range of prodigy: [0.3, 3] vs [0.3, 4]" in err
     assert main([*args]) == 2  # the table's default is a different range too
-    assert "lr range of prodigy: [0.3, 3] vs [0.1, 10]" in capsys.readouterr().err
+    assert "lr range of prodigy: [0.3, 3] vs [0.01, 10]" in capsys.readouterr().err
     assert main(["sweep", "--resume", db, "--lr-range", "prodigy=0.3:3", "--quiet"]) == 2
     assert "--lr-range cannot be combined with --resume" in capsys.readouterr().err
     with Store(db, create=False) as store:
@@ -238,20 +238,21 @@ def test_the_report_shows_each_range_and_warns_at_an_end(tmp_path):
     results = json.loads((tmp_path / "r" / "results.json").read_text())
     assert results["lr_ranges"] == {
         "sgd": {"range": [1e-3, 0.1], "source": "set for this sweep"},
-        "prodigy": {"range": [0.1, 10.0], "source": "table (LR_RANGES)"},
+        "prodigy": {"range": [0.01, 10.0], "source": "table (LR_RANGES)"},
         "muon+adamw": {"range": [1e-5, 0.1], "source": "default lr × 10^±2"},
     }
     for p in spec.problems:
         rows = results["problems"][p]["optimizers"]
-        # the grid's ends are the range's ends: sgd's best is 0.1, muon+adamw's 1e-5, prodigy's 1 (inside)
+        # the grid's ends are the range's ends: sgd's best is 0.1, muon+adamw's 1e-5; prodigy's grid is
+        # 10^(-2, -1.25, -0.5, 0.25, 1), the least |log10 lr| is at 10^0.25 (inside)
         assert rows["sgd"]["best"]["lr"] == pytest.approx(0.1, rel=1e-11) and rows["sgd"]["lr_at_edge"] == "high"
         assert rows["muon+adamw"]["best"]["lr"] == pytest.approx(1e-5, rel=1e-11)
         assert rows["muon+adamw"]["lr_at_edge"] == "low"
-        assert rows["prodigy"]["best"]["lr"] == pytest.approx(1.0, rel=1e-11) and rows["prodigy"]["lr_at_edge"] is None
-        assert rows["prodigy"]["lr_range"] == [0.1, 10.0]
+        assert rows["prodigy"]["best"]["lr"] == pytest.approx(10**0.25, rel=1e-11)
+        assert rows["prodigy"]["lr_at_edge"] is None and rows["prodigy"]["lr_range"] == [0.01, 10.0]
     md = (tmp_path / "r" / "report.md").read_text()
     assert "| SGD | [0.001, 0.1] | set for this sweep | booth (high), beale (high) |" in md
-    assert "| Prodigy | [0.1, 10] | table (LR_RANGES) | — |" in md
+    assert "| Prodigy | [0.01, 10] | table (LR_RANGES) | — |" in md
     assert "| muon+adamw | [1e-05, 0.1] | default lr × 10^±2 | booth (low), beale (low) |" in md
     section = md.split("## booth")[1].split("## beale")[0]
     assert "- **SGD: best lr 0.1 is the highest tried** (range [0.001, 0.1])" in section

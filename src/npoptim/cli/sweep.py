@@ -60,7 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="log-uniform learning-rate ranges: LOW HIGH for every optimizer, NAME=LOW:HIGH for one "
                    "(both may be given, and the option repeated; NAME=... wins). Default: each optimizer's own "
                    "range, two decades either side of its default lr except where the table of "
-                   "npoptim.sweeps.space.LR_RANGES says otherwise (e.g. prodigy 0.1:10)")
+                   "npoptim.sweeps.space.LR_RANGES says otherwise (e.g. prodigy 0.01:10)")
     spec_option("--steps", type=positive_int, default=200, help="updates per run (default: 200)")
     spec_option("--seeds", type=positive_int, default=5, help="seeds the best setting is rerun with (default: 5)")
     spec_option("--tune-seeds", type=positive_int, default=1, help="seeds per tuning run (default: 1)")
