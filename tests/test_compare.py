@@ -65,7 +65,7 @@ def test_report_tables_match_results_json(runs, markdown_rows):
     # Training table: every mean ± std as in the JSON.
     res = payload["training"]
     rows = markdown_rows(report, "| optimizer | lr | final training loss")
-    assert [r[0].split(" ")[0] for r in rows] == [row["optimizer"] for row in res["table"]]
+    assert [r[0].split(" ")[0] for r in rows] == [row["display_name"] for row in res["table"]]
     for cells, row in zip(rows, res["table"], strict=True):
         # the printing's tolerances: %.3g is within 5e-3 relative, %.2f within 0.005 (+ the parsed
         # decimal's binary rounding, < ulp(100)/2 = 7e-15), %.0f within 0.5
@@ -92,12 +92,13 @@ def test_interpretation_is_derived_from_the_numbers(runs):
     report = (runs[0] / "report.md").read_text()
     table = payload["training"]["table"]
     best_loss = min(table, key=lambda r: r["final_train_loss"]["mean"])
-    assert f"the lowest final training loss is {best_loss['optimizer']}'s" in report
+    assert f"the lowest final training loss is {best_loss['display_name']}'s" in report
     accs = sorted(table, key=lambda r: -r["held_out_accuracy"]["mean"])
-    assert f"{100 * accs[0]['held_out_accuracy']['mean']:.2f}% ({accs[0]['optimizer']})" in report
+    assert f"{100 * accs[0]['held_out_accuracy']['mean']:.2f}% ({accs[0]['display_name']})" in report
     traj = payload["trajectories"]["optimizers"]
     closest = min(traj, key=lambda k: traj[k]["distance_to_minimum"])
-    assert f"Closest to the minimum after {payload['trajectories']['config']['steps']} updates: {closest}" in report
+    assert (f"Closest to the minimum after {payload['trajectories']['config']['steps']} updates: "
+            f"{traj[closest]['display_name']}") in report
 
 
 def test_rerun_gives_the_same_numbers(runs):

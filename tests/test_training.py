@@ -136,7 +136,7 @@ def _numbers(cell: str) -> list[float]:
 
 
 def check_training_table_matches_json(rows: list[list[str]], res: dict) -> None:
-    assert [r[0].split(" ")[0] for r in rows] == [row["optimizer"] for row in res["table"]]
+    assert [r[0].split(" ")[0] for r in rows] == [row["display_name"] for row in res["table"]]
     for cells, row in zip(rows, res["table"], strict=True):
         assert float(cells[1]) == pytest.approx(row["lr"])
         loss, acc, steps = _numbers(cells[2]), _numbers(cells[3]), cells[4]

@@ -4,6 +4,7 @@ Examples::
 
     npoptim sweep --problems rosenbrock beale --db sweep.db --out sweep-report
     npoptim sweep --problems rosenbrock --db sweep.db --scheduler tcp://10.0.0.5:8786
+    npoptim sweep --optimizers adam prodigy --lr-range prodigy=0.3:3   # one optimizer's lr range
     npoptim sweep --resume sweep.db                 # continue an interrupted sweep
     npoptim sweep --report sweep.db --out report    # tables and figures, nothing recomputed
 """
@@ -55,8 +56,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="tune lr plus each optimizer's table of hyperparameters (full), or lr only (default: full)")
     spec_option("--budget", type=positive_int, default=20,
                    help="settings tried per optimizer and problem, the same for all (default: 20)")
-    spec_option("--lr-range", nargs=2, type=float, metavar=("LOW", "HIGH"), default=[1e-4, 1.0],
-                   help="log-uniform learning-rate range (default: 1e-4 1)")
+    spec_option("--lr-range", nargs="+", action="extend", metavar="LOW HIGH | NAME=LOW:HIGH", default=None,
+                   help="log-uniform learning-rate ranges: LOW HIGH for every optimizer, NAME=LOW:HIGH for one "
+                   "(both may be given, and the option repeated; NAME=... wins). Default: each optimizer's own "
+                   "range, two decades either side of its default lr except where the table of "
+                   "npoptim.sweeps.space.LR_RANGES says otherwise (e.g. prodigy 0.01:10)")
     spec_option("--steps", type=positive_int, default=200, help="updates per run (default: 200)")
     spec_option("--seeds", type=positive_int, default=5, help="seeds the best setting is rerun with (default: 5)")
     spec_option("--tune-seeds", type=positive_int, default=1, help="seeds per tuning run (default: 1)")
@@ -99,17 +103,54 @@ def _out_dir(args: argparse.Namespace, db: str) -> Path:
     return p.with_name(p.stem + "-report")
 
 
+def parse_lr_ranges(items: list[str] | None) -> tuple[tuple[float, float] | None, dict[str, tuple[float, float]]]:
+    """``--lr-range`` tokens -> (the range for every optimizer or None, {name: range}); the ranges themselves
+    (low < high, finite, > 0) and the names are checked by the sweep's specification.
+
+    >>> parse_lr_ranges(["1e-4", "1", "prodigy=0.1:10"])
+    ((0.0001, 1.0), {'prodigy': (0.1, 10.0)})
+    """
+    common: list[float] = []
+    per: dict[str, tuple[float, float]] = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        if not sep:
+            try:
+                common.append(float(item))
+            except ValueError:
+                raise ValueError(f"--lr-range {item!r}: expected a number (LOW HIGH) or NAME=LOW:HIGH, "
+                                 "e.g. prodigy=0.1:10") from None
+            continue
+        low, colon, high = value.partition(":")
+        try:
+            if not name or not colon:
+                raise ValueError
+            rng = (float(low), float(high))
+        except ValueError:
+            raise ValueError(f"--lr-range {item!r}: expected NAME=LOW:HIGH with two numbers, e.g. "
+                             "prodigy=0.1:10") from None
+        if name.lower() in per:
+            raise ValueError(f"--lr-range: {name!r} given twice")
+        per[name.lower()] = rng
+    if common and len(common) != 2:
+        raise ValueError(f"--lr-range: the range for every optimizer is two numbers LOW HIGH, got "
+                         f"{len(common)}: {' '.join(f'{v:g}' for v in common)}")
+    return (tuple(common) if common else None), per  # type: ignore[return-value]
+
+
 def _spec_from_args(args: argparse.Namespace):
     from ..optimizers import select_optimizers
     from ..sweeps.protocol import SweepSpec
 
+    lr_range, lr_ranges = parse_lr_ranges(args.lr_range)
     return SweepSpec(
         problems=tuple(args.problems),
         optimizers=tuple(select_optimizers(args.optimizers)),
         search=args.search,
         space=args.space,
         budget=args.budget,
-        lr_range=tuple(args.lr_range),
+        lr_range=lr_range,
+        lr_ranges=lr_ranges,
         steps=args.steps,
         seeds=args.seeds,
         tune_seeds=args.tune_seeds,

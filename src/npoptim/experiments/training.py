@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from ..engine.training import batch_order, moving_average, train
+from ..optimizers import display_name
 from ..report.files import versions, write_json
 from ..report.training import FIGURE_NAME, LOSSES_NAME, write_training
 
@@ -206,7 +207,7 @@ def run_training(
     table = []
     for name, lr in chosen.items():
         per_seed = list(runs[name].values())
-        row: dict[str, Any] = {"optimizer": name, "lr": lr}
+        row: dict[str, Any] = {"optimizer": name, "display_name": display_name(name), "lr": lr}
         for key in ("final_train_loss", "held_out_accuracy", "steps_to_target"):
             mean, std, count = _mean_std([r[key] for r in per_seed])
             row[key] = {"mean": mean, "std": std, "n": count}

@@ -35,6 +35,7 @@ import numpy as np
 
 from ..engine.paths import TUNING_OBJECTIVE, Run, lr_grid, run_path, tune_lr
 from ..engine.paths import positive as _positive
+from ..optimizers import display_name
 from ..report.trajectories import SWEEP_PER_DECADE as _SWEEP_PER_DECADE
 
 #: Learning rates of the book's figure (SGD, Momentum, AdaGrad, Adam), plus our
@@ -148,12 +149,6 @@ def _make(name: str, lr: float) -> Any:
     from ..optimizers import create_optimizer
 
     return create_optimizer(name, lr=lr)
-
-
-def _display(name: str) -> str:
-    from ..optimizers import get_optimizer
-
-    return get_optimizer(name).__name__
 
 
 def _summary(fn: Any, run: Run, tol: float) -> dict[str, Any]:
@@ -315,7 +310,7 @@ def compute_trajectories(**options: Any) -> Trajectories:
         "captions": {},
     }
     for name in names:
-        entry = {"display_name": _display(name), "lr": final_lrs[name],
+        entry = {"display_name": display_name(name), "lr": final_lrs[name],
                  "lr_source": "tuned" if tune else lr_source[name]}
         entry.update(_summary(fn, runs[name], tol))
         if tune:

@@ -33,7 +33,7 @@ import numpy as np
 from ..engine.paths import TUNING_OBJECTIVE, Run, lr_grid, run_path, tune_lr
 from ..engine.theory import measured_rate, method_of, spectral_radius
 from ..experiments.trajectories import DEFAULT_LR_GRID, DEFAULT_TOL, THEORY_STEPS
-from ..optimizers.registry import ALL_OPTIMIZERS, create_optimizer, get_optimizer
+from ..optimizers.registry import ALL_OPTIMIZERS, create_optimizer, display_name
 from ..problems.functions import get_function
 from .state import LR_MAX, LR_MIN, ViewState
 
@@ -159,7 +159,7 @@ def compute_view(state: ViewState) -> dict[str, Any]:
         hit = np.flatnonzero(dist <= DEFAULT_TOL)
         loss = run.values - fn.minimum
         out["optimizers"][name] = {
-            "display": get_optimizer(name).__name__, "color": color_of(name),
+            "display": display_name(name), "color": color_of(name),
             "lr": state.lrs[name], "hyper": dict(state.hyper[name]),
             "path": finite(run.points), "loss": finite(loss),
             "suboptimality": finite(loss[-1]), "distance": finite(dist[-1]),
@@ -167,7 +167,7 @@ def compute_view(state: ViewState) -> dict[str, Any]:
             "stopped": bool(run.stopped), "diverged": bool(run.diverged),
         }
         if run.diverged:
-            out["messages"].append(f"{get_optimizer(name).__name__} (lr {state.lrs[name]:g}) diverged"
+            out["messages"].append(f"{display_name(name)} (lr {state.lrs[name]:g}) diverged"
                                    + (f" after {len(run.points) - 1} updates" if run.stopped else ""))
     out["inspect"] = paths[state.inspect][1] if state.inspect in state.shown else None
     out["theory"] = _theory(fn, state, runs)
@@ -186,5 +186,5 @@ def tune(state: ViewState) -> dict[str, Any]:
     for name in state.shown:
         r = tune_lr(fn, lambda lr, name=name: make_optimizer(state, name, lr), state.start, state.steps, grid)
         results[name] = {**r, "objective": finite(r["objective"]), "best_objective": finite(r["best_objective"]),
-                         "color": color_of(name), "display": get_optimizer(name).__name__}
+                         "color": color_of(name), "display": display_name(name)}
     return {"objective": TUNING_OBJECTIVE, "grid": grid.tolist(), "optimizers": results}

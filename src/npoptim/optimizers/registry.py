@@ -34,6 +34,7 @@ __all__ = [
     "ALIASES",
     "ALL_OPTIMIZERS",
     "registry_name",
+    "display_name",
 ]
 
 #: name -> optimizer class: the book's six in its order, then the rules of ``extended``.
@@ -99,6 +100,18 @@ def registry_name(name: str) -> str:
     if key not in OPTIMIZERS and key not in TENSOR_OPTIMIZERS and key not in COMPOSITES:
         raise ValueError(f"unknown optimizer {name!r}; known: {', '.join(_known())}")
     return key
+
+
+def display_name(name: str) -> str:
+    """How reports and figures name an optimizer: its class name (``"adam"`` -> ``"Adam"``,
+    ``"schedulefree-adamw"`` -> ``"ScheduleFreeAdamW"``), except a composite, whose registry spelling is
+    what the user selected and says what it is made of (``"muon+adamw"``, not ``"MuonAdamW"``).
+
+    >>> display_name("adam"), display_name("schedulefree-adamw"), display_name("Muon+AdamW")
+    ('Adam', 'ScheduleFreeAdamW', 'muon+adamw')
+    """
+    key = registry_name(name)  # raises naming the known ones
+    return key if key in COMPOSITES else get_optimizer(key).__name__
 
 
 def get_optimizer(name: str) -> type[Optimizer]:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..optimizers import display_name
+
 __all__ = [
     "format_mean_std",
     "training_table",
@@ -51,7 +53,7 @@ def training_table(res: Mapping[str, Any]) -> str:
         "|---|---|---|---|---|",
     ]
     for row in res["table"]:
-        name = row["optimizer"] + (f" (diverged {row['diverged']}/{n})" if row["diverged"] else "")
+        name = display_name(row["optimizer"]) + (f" (diverged {row['diverged']}/{n})" if row["diverged"] else "")
         lines.append(
             f"| {name} | {row['lr']:g} | {format_mean_std(row['final_train_loss'], 'loss', n)} | "
             f"{format_mean_std(row['held_out_accuracy'], 'accuracy', n)} | "
@@ -61,8 +63,12 @@ def training_table(res: Mapping[str, Any]) -> str:
 
 
 def _names(rows: Sequence[Mapping[str, Any]]) -> str:
-    names = [r["optimizer"] for r in rows]
+    names = [display_name(r["optimizer"]) for r in rows]
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _name(row: Mapping[str, Any]) -> str:
+    return display_name(row["optimizer"])
 
 
 def training_paragraph(res: Mapping[str, Any]) -> str:
@@ -80,8 +86,8 @@ def training_paragraph(res: Mapping[str, Any]) -> str:
     low, high = by_loss[0], by_loss[-1]
     out.append(
         f"From the same initial weights and the same mini-batches, after {cfg['steps']} steps at {rate}, "
-        f"the lowest final training loss is {low['optimizer']}'s ({_loss(low['final_train_loss']['mean'])})"
-        + (f" and the highest {high['optimizer']}'s ({_loss(high['final_train_loss']['mean'])})."
+        f"the lowest final training loss is {_name(low)}'s ({_loss(low['final_train_loss']['mean'])})"
+        + (f" and the highest {_name(high)}'s ({_loss(high['final_train_loss']['mean'])})."
            if len(by_loss) > 1 else ".")
     )
     by_acc = sorted(ok, key=lambda r: -r["held_out_accuracy"]["mean"])
@@ -92,17 +98,17 @@ def training_paragraph(res: Mapping[str, Any]) -> str:
         gap = acc[a["optimizer"]] - acc[b["optimizer"]]
         spread = 100 * (a["held_out_accuracy"]["std"] + b["held_out_accuracy"]["std"])
         out.append(
-            f"Held-out accuracy runs from {acc[last['optimizer']]:.2f}% ({last['optimizer']}) to "
-            f"{acc[a['optimizer']]:.2f}% ({a['optimizer']}); one held-out image is {one_image:.2f} points."
+            f"Held-out accuracy runs from {acc[last['optimizer']]:.2f}% ({_name(last)}) to "
+            f"{acc[a['optimizer']]:.2f}% ({_name(a)}); one held-out image is {one_image:.2f} points."
         )
         if n > 1 and gap <= spread:
             out.append(
-                f"The top two, {a['optimizer']} and {b['optimizer']}, are {gap:.2f} points apart, within the sum of "
+                f"The top two, {_name(a)} and {_name(b)}, are {gap:.2f} points apart, within the sum of "
                 f"their standard deviations across {n} seeds ({spread:.2f}), so this run does not separate them."
             )
         elif n > 1:
             out.append(
-                f"{a['optimizer']} leads {b['optimizer']} by {gap:.2f} points, more than the sum of their standard "
+                f"{_name(a)} leads {_name(b)} by {gap:.2f} points, more than the sum of their standard "
                 f"deviations across {n} seeds ({spread:.2f})."
             )
         else:
@@ -116,10 +122,10 @@ def training_paragraph(res: Mapping[str, Any]) -> str:
     never = [r for r in rows if r["steps_to_target"]["n"] == 0]
     if all_reached:
         fast = sorted(all_reached, key=lambda r: r["steps_to_target"]["mean"])
-        sentence = (f"A smoothed training loss of {target:g} is reached first by {fast[0]['optimizer']} "
+        sentence = (f"A smoothed training loss of {target:g} is reached first by {_name(fast[0])} "
                     f"(after {fast[0]['steps_to_target']['mean']:.0f} steps on average)")
         if len(fast) > 1:
-            sentence += f", last by {fast[-1]['optimizer']} ({fast[-1]['steps_to_target']['mean']:.0f})"
+            sentence += f", last by {_name(fast[-1])} ({fast[-1]['steps_to_target']['mean']:.0f})"
         out.append(sentence + ".")
     if some:
         out.append(f"{_names(some)} reached it in only some seeds.")
@@ -215,21 +221,21 @@ def trajectory_paragraph(traj: Mapping[str, Any]) -> str:
     after = f"after {cfg['steps']} updates" if cfg.get("steps") is not None else "at the end"
     if finite:
         order = sorted(finite, key=finite.get)
-        out.append(f"Closest to the minimum {after}: {order[0]} (distance {finite[order[0]]:.3g})"
-                   + (f"; farthest: {order[-1]} ({finite[order[-1]]:.3g})." if len(order) > 1 else "."))
+        out.append(f"Closest to the minimum {after}: {display_name(order[0])} (distance {finite[order[0]]:.3g})"
+                   + (f"; farthest: {display_name(order[-1])} ({finite[order[-1]]:.3g})." if len(order) > 1 else "."))
     blown = sorted(set(dist) - set(finite))
     if blown:
-        out.append(f"{', '.join(blown)} diverged (stopped on a non-finite or runaway iterate).")
+        out.append(f"{', '.join(map(display_name, blown))} diverged (stopped on a non-finite or runaway iterate).")
     tol = {k: v.get("steps_to_tol") for k, v in opts.items()}
     reached = sorted((s, k) for k, s in tol.items() if isinstance(s, int))
     if reached:
         out.append(f"Within distance {cfg.get('tol', 'tol'):g} of the minimum: "
-                   + ", ".join(f"{k} after {s} steps" for s, k in reached) + ".")
+                   + ", ".join(f"{display_name(k)} after {s} steps" for s, k in reached) + ".")
     missed = sorted(k for k, s in tol.items() if not isinstance(s, int))
     if missed and not reached:
         out.append(f"None came within distance {cfg.get('tol', 0):g} of the minimum in the budget.")
     elif missed:
-        out.append(f"Not within it in the budget: {', '.join(missed)}.")
+        out.append(f"Not within it in the budget: {', '.join(map(display_name, missed))}.")
     sources = {v.get("lr_source") for v in opts.values()}
     if sources == {"tuned"}:
         out.append("Every learning rate was tuned on the same grid with the same budget.")

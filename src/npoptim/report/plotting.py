@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..optimizers import display_name
+
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
@@ -212,12 +214,13 @@ def training_curves_figure(
             ax_loss.plot(steps, mean_std(raw)[0], color=color, alpha=0.18, linewidth=0.6)
         with np.errstate(divide="ignore", invalid="ignore"):
             log_mean, log_std = mean_std(np.log(np.maximum(smoothed_loss[name], 1e-300)))
-        ax_loss.plot(steps, np.exp(log_mean), color=color, linewidth=1.6, label=f"{name} (lr={cfg['lrs'][name]:g})")
+        ax_loss.plot(steps, np.exp(log_mean), color=color, linewidth=1.6,
+                     label=f"{display_name(name)} (lr={cfg['lrs'][name]:g})")
         ax_loss.fill_between(steps, np.exp(log_mean - log_std), np.exp(log_mean + log_std), color=color, alpha=0.2,
                              linewidth=0)
         acc = np.array(results["curves"][name]["held_out_accuracy"], dtype=float) * 100.0
         a_mean, a_std = mean_std(acc)
-        ax_acc.plot(eval_steps, a_mean, "-o", color=color, markersize=2.5, linewidth=1.4, label=name)
+        ax_acc.plot(eval_steps, a_mean, "-o", color=color, markersize=2.5, linewidth=1.4, label=display_name(name))
         ax_acc.fill_between(eval_steps, a_mean - a_std, a_mean + a_std, color=color, alpha=0.2, linewidth=0)
     ax_loss.axhline(cfg["target_loss"], color="0.3", linestyle=":", linewidth=1, label=f"target {cfg['target_loss']:g}")
     ax_loss.set_yscale("log")

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..engine.paths import TUNING_OBJECTIVE
+from ..optimizers import display_name
 
 __all__ = ["write_trajectories", "MAX_FRAMES", "SWEEP_PER_DECADE"]
 
@@ -45,12 +46,6 @@ def write_trajectories(out_dir: Path, computed: Any) -> dict:
     (out_dir / "trajectories.json").write_text(json.dumps(result, indent=1, allow_nan=False) + "\n")
     (out_dir / "trajectories.md").write_text(_report_markdown(result))
     return result
-
-
-def _display(name: str) -> str:
-    from ..optimizers import get_optimizer
-
-    return get_optimizer(name).__name__
 
 
 # --- figures ----------------------------------------------------------------------
@@ -86,12 +81,12 @@ def _panels(fn, names, x0, steps, lrs, runs, heading) -> tuple[Any, dict]:
             continue
         name, run = names[i], runs[names[i]]
         plotting.draw_contours(ax, fn)
-        plotting.draw_path(ax, run.points, color=plotting.optimizer_color(name), label=f"{_display(name)} path")
+        plotting.draw_path(ax, run.points, color=plotting.optimizer_color(name), label=f"{display_name(name)} path")
         plotting.mark_start(ax, x0)
         plotting.mark_minima(ax, fn.minimizers)
         plotting.set_domain(ax, fn)
         end = "diverged" if run.diverged else f"f − f* = {_fmt(float(run.values[-1] - fn.minimum))}"
-        ax.set_title(f"{_display(name)}, η = {lrs[name]:.3g}\n{end} after {len(run.points) - 1} steps", fontsize=10)
+        ax.set_title(f"{display_name(name)}, η = {lrs[name]:.3g}\n{end} after {len(run.points) - 1} steps", fontsize=10)
         ax.tick_params(labelsize=8)
         if i == 0:
             ax.legend(loc="lower right", fontsize=7, framealpha=0.85)
@@ -103,7 +98,7 @@ def _draw_all(out_dir, fn, names, x0, steps, given_lrs, given_runs, final_lrs, r
     from ..report import plotting
 
     figs, specs, caps = result["figures"], result["figure_specs"], result["captions"]
-    lr_text = ", ".join(f"{_display(n)} {given_lrs[n]:g}" for n in names)
+    lr_text = ", ".join(f"{display_name(n)} {given_lrs[n]:g}" for n in names)
     if fn.dim == 2:
         book = fn.name == "anisotropic" and tuple(x0) == (-7.0, 2.0)
         heading = "Given learning rates" + (" (the book's figure)" if book and not tune and steps == 30 else "")
@@ -173,7 +168,7 @@ def _sensitivity_figure(fn, names, x0, steps, given_lrs, result) -> tuple[Any, d
         grid, obj = np.array(t["grid"]), np.array(t["objective"], dtype=float)
         color = plotting.optimizer_color(name)
         ok = np.isfinite(obj) & (obj < top)
-        ax.plot(grid[ok], np.maximum(obj[ok], floor), "-", color=color, label=_display(name), linewidth=1.5)
+        ax.plot(grid[ok], np.maximum(obj[ok], floor), "-", color=color, label=display_name(name), linewidth=1.5)
         if (~ok).any():
             ax.plot(grid[~ok], np.full((~ok).sum(), top), "x", color=color, markersize=6)
         best = t["best_lr"]
@@ -241,7 +236,7 @@ def _theory_figure(fn, names, steps, runs, tune, lrs, th) -> tuple[Any, dict]:
         run, color = runs[name], plotting.optimizer_color(name)
         d = np.linalg.norm(run.points - minimizer, axis=-1)
         k = np.arange(len(d))
-        right.plot(k, np.maximum(d, 1e-300), "-", color=color, label=f"{_display(name)}, η = {lrs[name]:.3g}")
+        right.plot(k, np.maximum(d, 1e-300), "-", color=color, label=f"{display_name(name)}, η = {lrs[name]:.3g}")
         pred = rows.get(name, {}).get("predicted_rate")
         if pred is not None and pred > 0 and len(d) > 1:
             envelope = np.max(d / pred**k) * pred**k  # the smallest C rho^k above the path
@@ -280,7 +275,7 @@ def _animation(path: Path, fn, names, x0, steps, lrs, runs) -> dict:
     lines = {}
     for name in names:
         (lines[name],) = ax.plot([], [], "-o", color=plotting.optimizer_color(name), markersize=2.5, linewidth=1.3,
-                                 label=f"{_display(name)} η={lrs[name]:.3g}")
+                                 label=f"{display_name(name)} η={lrs[name]:.3g}")
     ax.legend(loc="lower right", fontsize=7, ncols=2, framealpha=0.85)
     title = ax.set_title("", fontsize=10)
     frames = np.unique(np.linspace(0, steps, min(steps + 1, MAX_FRAMES)).round().astype(int)).tolist()
@@ -337,7 +332,7 @@ def _theory_markdown(th: dict) -> str:
     ]
     for r in th["rows"]:
         lines.append(
-            f"| {r['optimizer']} ({r['setting']}) | {METHODS.get(r['method'], '— (no linear theory)')} "
+            f"| {display_name(r['optimizer'])} ({r['setting']}) | {METHODS.get(r['method'], '— (no linear theory)')} "
             f"| {r['lr']:.4g} | {_fmt(r['momentum'], 4) if r['method'] else '—'} "
             f"| {_fmt(r['predicted_rate'], 4)} | {_fmt(r['measured_rate'], 4)} |"
         )

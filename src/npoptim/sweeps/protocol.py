@@ -18,8 +18,9 @@ r"""The comparison protocol: tune with equal budgets, rerun the best over seeds,
 4. **Summarise.**  Per problem: mean :math:`\pm` standard deviation (ddof=0,
    across rerun seeds) of the metric curve and of the final metric, the steps
    to reach the target of :mod:`npoptim.sweeps.profiles`, the best
-   hyperparameters, and every tuning configuration's score against its lr
-   (sensitivity).  Across problems: performance profiles.
+   hyperparameters, each optimizer's lr range and whether the best lr is at
+   one of its ends (:func:`lr_edge`), and every tuning configuration's score
+   against its lr (sensitivity).  Across problems: performance profiles.
 
 Everything here is a pure function of the specification and the store, so a
 report rendered from a store equals the one the sweep printed.
@@ -42,10 +43,19 @@ from ..optimizers import registry_name
 from .execute import Backend, Runner, execute
 from .problems import TRAINING_PROBLEMS, canonical_problem, make_config, problem_options
 from .profiles import performance_profile, steps_to_target
-from .space import SEARCH_METHODS, SPACES, grid_multiple, sample_configs, tuned_dimensions
+from .space import (
+    SEARCH_METHODS,
+    SPACES,
+    grid_multiple,
+    lr_range_source,
+    resolve_lr_ranges,
+    sample_configs,
+    tuned_dimensions,
+)
 from .store import RunRecord, Store, canonical_json, config_key
 
-__all__ = ["SweepSpec", "tuning_plan", "select_best", "rerun_plan", "run_sweep", "summarise", "RERUN_SEED0"]
+__all__ = ["SweepSpec", "tuning_plan", "select_best", "rerun_plan", "run_sweep", "summarise", "lr_edge",
+           "RERUN_SEED0"]
 
 #: First rerun seed; tuning uses 0 .. tune_seeds-1.
 RERUN_SEED0 = 1000
@@ -68,7 +78,11 @@ class SweepSpec:
     search: str = "random"
     space: str = "full"
     budget: int = 20
-    lr_range: tuple[float, float] = (1e-4, 1.0)
+    #: one lr range for every optimizer (``None``: each optimizer's :func:`~.space.default_lr_range`)
+    lr_range: tuple[float, float] | None = None
+    #: given: per-optimizer ranges that win over ``lr_range`` (any registry spelling); after construction:
+    #: every optimizer's range as the sweep uses it, in the order of ``optimizers`` (what the store records)
+    lr_ranges: Mapping[str, tuple[float, float]] | None = None
     steps: int = 200
     seeds: int = 5
     tune_seeds: int = 1
@@ -96,7 +110,9 @@ class SweepSpec:
                 raise ValueError(f"{what}(s) listed twice: {dup}")
         object.__setattr__(self, "problems", probs)
         object.__setattr__(self, "optimizers", opts)
-        object.__setattr__(self, "lr_range", tuple(float(v) for v in self.lr_range))
+        object.__setattr__(self, "lr_ranges", resolve_lr_ranges(opts, self.lr_range, self.lr_ranges))
+        if self.lr_range is not None:
+            object.__setattr__(self, "lr_range", tuple(float(v) for v in self.lr_range))
         object.__setattr__(self, "hidden", tuple(self.hidden))
         if self.search not in SEARCH_METHODS:
             raise ValueError(f"invalid search={self.search!r}: must be one of {SEARCH_METHODS}")
@@ -122,9 +138,9 @@ class SweepSpec:
                     f"configurations, so the budget must be a multiple of {m} (the grids of "
                     f"{', '.join(opts)}); or use random search"
                 )
-        # checks lr_range, and that every table entry fits its optimizer
+        # every table entry fits its optimizer (the ranges are checked above)
         for o in opts:
-            sample_configs(o, 1, method="random", lr_range=self.lr_range, rng=np.random.default_rng(0),
+            sample_configs(o, 1, method="random", lr_range=self.lr_ranges[o], rng=np.random.default_rng(0),
                            space=self.space)
         for p in probs:
             self.options(p)
@@ -138,13 +154,22 @@ class SweepSpec:
     def from_json(cls, text: str) -> SweepSpec:
         data = json.loads(text)
         data["problems"], data["optimizers"] = tuple(data["problems"]), tuple(data["optimizers"])
-        data["lr_range"], data["hidden"] = tuple(data["lr_range"]), tuple(data["hidden"])
+        data["hidden"] = tuple(data["hidden"])
+        if data.get("lr_range") is not None:
+            data["lr_range"] = tuple(data["lr_range"])
+        # stores made before per-optimizer ranges: their one lr_range was every optimizer's (as now)
+        data["lr_ranges"] = {k: tuple(v) for k, v in (data.get("lr_ranges") or {}).items()}
         data.setdefault("npoptim_code", None)  # stores made before the fingerprint was recorded
         return cls(**data)
 
     def differences(self, other: SweepSpec) -> list[str]:
         a, b = asdict(self), asdict(other)
-        return [f"{k}: {a[k]!r} vs {b[k]!r}" for k in a if a[k] != b[k]]
+        out = [f"{k}: {a[k]!r} vs {b[k]!r}" for k in a if a[k] != b[k] and k != "lr_ranges"]
+        ra, rb = self.lr_ranges, other.lr_ranges
+        for o in ra:  # one line per optimizer of both whose range differs (other names: ``optimizers`` above)
+            if o in rb and ra[o] != rb[o]:
+                out.append(f"lr range of {o}: [{ra[o][0]:g}, {ra[o][1]:g}] vs [{rb[o][0]:g}, {rb[o][1]:g}]")
+        return out
 
     # --- sizes ------------------------------------------------------------------
 
@@ -178,7 +203,7 @@ def _optimizer_rng(spec: SweepSpec, optimizer: str) -> np.random.Generator:
 def search_configs(spec: SweepSpec) -> dict[str, list[dict[str, float]]]:
     """optimizer -> its ``budget`` tuned settings (the same on every problem)."""
     return {
-        o: sample_configs(o, spec.budget, method=spec.search, lr_range=spec.lr_range,
+        o: sample_configs(o, spec.budget, method=spec.search, lr_range=spec.lr_ranges[o],
                           rng=_optimizer_rng(spec, o), space=spec.space)
         for o in spec.optimizers
     }
@@ -309,6 +334,18 @@ def _finite_or_none(x: float) -> float | None:
     return float(x) if math.isfinite(x) else None
 
 
+def lr_edge(tried: Sequence[float], best: float, score: float) -> str | None:
+    """``"low"`` / ``"high"`` when the best setting's lr is the lowest / highest lr tried, else ``None``.
+
+    For a grid those are the ends of the range; for random search the extreme draws.  Either way the
+    score still improved towards that end, so the optimum may lie beyond it: widen the range there.
+    ``None`` too when nothing finite was found (``score`` inf) or only one lr was tried.
+    """
+    if not math.isfinite(score) or len(set(tried)) < 2:
+        return None
+    return "low" if best == min(tried) else "high" if best == max(tried) else None
+
+
 def summarise(spec: SweepSpec, store: Store) -> dict[str, Any]:
     """Every number of the report, from the store alone (JSON-ready: ``None`` stands for inf/missing)."""
     plan = tuning_plan(spec)
@@ -342,6 +379,8 @@ def summarise(spec: SweepSpec, store: Store) -> dict[str, Any]:
                 f_mean, f_std = (float(finals.mean()), float(finals.std())) if got else (math.nan, math.nan)
             row: dict[str, Any] = {
                 "best": entry.tuned,
+                "lr_range": list(spec.lr_ranges[o]),
+                "lr_at_edge": lr_edge([e.tuned["lr"] for e in entries], entry.tuned["lr"], score),
                 "tuning_score": _finite_or_none(score),
                 "tuning_diverged": sum(1 for s in sensitivity[o] if s["score"] is None),
                 "reruns": len(got),
@@ -385,6 +424,7 @@ def summarise(spec: SweepSpec, store: Store) -> dict[str, Any]:
         "complete": complete,
         "runs": {"tuning": spec.n_tuning_runs, "rerun": spec.n_rerun_runs,
                  "stored": len(tune_recs) + len(rerun_recs), "failed": n_failed},
+        "lr_ranges": {o: {"range": list(r), "source": lr_range_source(o, r)} for o, r in spec.lr_ranges.items()},
         "problems": problems,
         "profile": {
             "measure": f"steps to reach f_L + {spec.profile_tol:g} (f(x0) - f_L) (mean curve over rerun seeds)",

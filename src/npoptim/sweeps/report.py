@@ -10,9 +10,10 @@ from typing import Any
 
 import numpy as np
 
+from ..optimizers import display_name
 from .profiles import performance_profile
 
-__all__ = ["write_report", "problem_table", "profile_table", "slug"]
+__all__ = ["write_report", "problem_table", "profile_table", "lr_range_table", "edge_warnings", "slug"]
 
 
 def slug(name: str) -> str:
@@ -50,7 +51,7 @@ def problem_table(summary: dict[str, Any], problem: str) -> str:
         if training:
             acc = (f" {row['held_out_accuracy_mean']:.4f} ± {row['held_out_accuracy_std']:.4f} |"
                    if "held_out_accuracy_mean" in row else " — |")
-        lines.append(f"| {o} | {hp} | {_fmt(row['tuning_score'])} | {final} ({n} seeds) | "
+        lines.append(f"| {display_name(o)} | {hp} | {_fmt(row['tuning_score'])} | {final} ({n} seeds) | "
                      f"{row['diverged']} | {steps} |{acc}")
     return "\n".join(lines)
 
@@ -61,8 +62,41 @@ def profile_table(summary: dict[str, Any]) -> str:
     lines = [head, "|---|" + "---|" * len(prof["taus"])]
     rho = np.array(prof["rho"])
     for j, o in enumerate(prof["solvers"]):
-        lines.append(f"| {o} | " + " | ".join(f"{v:.2f}" for v in rho[:, j]) + " |")
+        lines.append(f"| {display_name(o)} | " + " | ".join(f"{v:.2f}" for v in rho[:, j]) + " |")
     return "\n".join(lines)
+
+
+def _range(r: list[float]) -> str:
+    return f"[{r[0]:g}, {r[1]:g}]"
+
+
+def lr_range_table(summary: dict[str, Any]) -> str:
+    """Markdown table: each optimizer's lr range, where it comes from, and the problems whose best lr is at
+    one of its ends."""
+    lines = ["| optimizer | lr range | from | best lr at an end of the range |", "|---|---|---|---|"]
+    for o, info in summary["lr_ranges"].items():
+        edges = [f"{p} ({row['lr_at_edge']})" for p, prob in summary["problems"].items()
+                 for name, row in prob["optimizers"].items() if name == o and row.get("lr_at_edge")]
+        lines.append(f"| {display_name(o)} | {_range(info['range'])} | {info['source']} | "
+                     f"{', '.join(edges) if edges else '—'} |")
+    return "\n".join(lines)
+
+
+def edge_warnings(summary: dict[str, Any], problem: str) -> list[str]:
+    """One line per optimizer whose best lr on ``problem`` is the lowest or highest it tried."""
+    out = []
+    more = " (random search: or more settings, --budget)" if summary["spec"]["search"] == "random" else ""
+    for o, row in summary["problems"][problem]["optimizers"].items():
+        edge = row.get("lr_at_edge")
+        if not edge:
+            continue
+        lo, hi = row["lr_range"]
+        wider = f"{lo / 10:g}:{hi:g}" if edge == "low" else f"{lo:g}:{hi * 10:g}"
+        word, side = ("lowest", "below") if edge == "low" else ("highest", "above")
+        out.append(f"- **{display_name(o)}: best lr {row['best']['lr']:.3g} is the {word} tried** (range "
+                   f"{_range(row['lr_range'])}); the optimum may lie {side} it: widen the range, e.g. "
+                   f"`--lr-range {o}={wider}`{more}.")
+    return out
 
 
 def _arr(values: list[float | None]) -> np.ndarray:
@@ -75,7 +109,7 @@ def _plot_curves(ax: Any, summary: dict[str, Any], problem: str) -> None:
         if not c:
             continue
         x, m, s = np.array(c["steps"]), _arr(c["mean"]), _arr(c["std"])
-        (line,) = ax.plot(x, m, label=f"{o}")
+        (line,) = ax.plot(x, m, label=display_name(o))
         lo = np.where(m - s > 0, m - s, m * 1e-3)
         ax.fill_between(x, lo, m + s, color=line.get_color(), alpha=0.2, linewidth=0)
     target = summary["problems"][problem]["target"]
@@ -102,7 +136,7 @@ def _plot_sensitivity(ax: Any, summary: dict[str, Any], problem: str) -> None:
         lr_only = all(set(p["hyperparameters"]) == {"lr"} for p in pts)
         style = "o-" if lr_only else "o"
         (line,) = ax.plot(lr[ok], np.maximum(sc[ok], 1e-300), style, markersize=3 if lr_only else 4,
-                          linewidth=0.8, label=o if lr_only else f"{o} (other values vary)")
+                          linewidth=0.8, label=display_name(o) + ("" if lr_only else " (other values vary)"))
         if (~ok).any():
             ax.plot(lr[~ok], np.full((~ok).sum(), top), "x", color=line.get_color())
     ax.set_xscale("log")
@@ -125,7 +159,7 @@ def _plot_profile(ax: Any, summary: dict[str, Any]) -> None:
     taus = np.geomspace(1.0, tau_max, 400)
     rho = performance_profile(costs, taus)
     for j, o in enumerate(prof["solvers"]):
-        ax.step(taus, rho[:, j], where="post", label=o)
+        ax.step(taus, rho[:, j], where="post", label=display_name(o))
     ax.set_xscale("log")
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel("τ (within this factor of the best)")
@@ -152,8 +186,8 @@ def write_report(summary: dict[str, Any], out: str | Path, *, store_path: str | 
     md = ["# Optimizer sweep", ""]
     md.append(
         f"{len(spec['optimizers'])} optimizers × {len(spec['problems'])} problems; {spec['search']} search of "
-        f"{spec['budget']} settings per optimizer (lr log-uniform in [{spec['lr_range'][0]:g}, "
-        f"{spec['lr_range'][1]:g}], space `{spec['space']}`), {spec['steps']} steps per run, "
+        f"{spec['budget']} settings per optimizer (lr log-uniform in each optimizer's range, below; "
+        f"space `{spec['space']}`), {spec['steps']} steps per run, "
         f"{spec['tune_seeds']} tuning seed(s); the best setting rerun with {spec['seeds']} fresh seeds. "
         f"npoptim {spec['npoptim_version']}"
         + (f" (code {spec['npoptim_code']})." if spec.get("npoptim_code") else ".")
@@ -163,6 +197,11 @@ def write_report(summary: dict[str, Any], out: str | Path, *, store_path: str | 
     md.append(f"Runs stored: {runs['stored']} of {runs['tuning'] + runs['rerun']} ({runs['failed']} failed)"
               + ("" if summary["complete"] else " — **incomplete sweep: numbers below use what is stored**")
               + (f"; store `{store_path}`." if store_path else "."))
+    md += ["", "## Learning-rate ranges", "",
+           "The lr of each optimizer is drawn from its own range (its meaning differs: Prodigy's multiplies "
+           "its own step estimate, Adafactor's caps a relative step). An end marked below means the best "
+           "setting's lr was the lowest (low) or highest (high) the optimizer tried on that problem: the range "
+           "may be too narrow there.", "", lr_range_table(summary)]
     for p in spec["problems"]:
         s = slug(p)
         fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
@@ -173,7 +212,11 @@ def write_report(summary: dict[str, Any], out: str | Path, *, store_path: str | 
         fig.savefig(path, dpi=100)
         plt.close(fig)
         written.append(path)
-        md += ["", f"## {p}", "", problem_table(summary, p), "", f"![{p}]({path.name})"]
+        md += ["", f"## {p}", "", problem_table(summary, p)]
+        warn = edge_warnings(summary, p)
+        if warn:
+            md += ["", "Best lr at an end of its range:", "", *warn]
+        md += ["", f"![{p}]({path.name})"]
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     _plot_profile(ax, summary)
     fig.tight_layout()

@@ -6,9 +6,21 @@ optimizer that is not in the table (one added to the registry later) is tuned
 on the learning rate only -- the documented fallback -- and keeps its
 constructor's defaults for everything else.
 
+Learning-rate ranges
+--------------------
+An optimizer's ``lr`` does not mean the same thing everywhere (Prodigy's is a
+multiplier of its own estimate, Adafactor's a cap on a relative step, Rprop's
+only the first step size), so each optimizer has its own range: by default
+:data:`LR_DECADES` decades either side of its constructor's default ``lr``,
+:math:`[\eta_0 10^{-k}, \eta_0 10^{k}]` (for the book's rules, default 0.01, that
+is the old common range [1e-4, 1]), except where :data:`LR_RANGES` says
+otherwise, each exception with its reason.  :func:`default_lr_range` is the one
+place that answers; a sweep may override it for all optimizers or per optimizer
+(:func:`resolve_lr_ranges`).
+
 Distributions
 -------------
-* ``lr`` for every optimizer: log-uniform on ``[lr_low, lr_high]``,
+* ``lr`` for every optimizer: log-uniform on its range ``[lr_low, lr_high]``,
   :math:`\log \eta \sim \mathcal{U}(\log \eta_{lo}, \log \eta_{hi})`
   (Bergstra & Bengio, 2012, "Random search for hyper-parameter optimization").
 * Rates close to one (momentum, decay rates, betas) are drawn log-uniformly in
@@ -30,6 +42,7 @@ from __future__ import annotations
 
 import inspect
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +53,11 @@ from ..optimizers import get_optimizer, registry_name
 __all__ = [
     "Dimension",
     "TUNED",
+    "LR_DECADES",
+    "LR_RANGES",
+    "default_lr_range",
+    "lr_range_source",
+    "resolve_lr_ranges",
     "SEARCH_METHODS",
     "SPACES",
     "tuned_dimensions",
@@ -112,6 +130,27 @@ TUNED: dict[str, tuple[Dimension, ...]] = {
 }
 
 
+#: Decades either side of an optimizer's default ``lr`` that its default range spans.
+LR_DECADES = 2
+
+#: optimizer name -> its default lr range where the rule above (:data:`LR_DECADES` decades either side of
+#: the constructor's default lr) does not fit.  Optimizers not listed follow the rule: e.g. Adam
+#: [1e-5, 0.1], ScheduleFreeSGD and LARS [0.01, 100] (their default lr is 1; LARS's step is lr times the
+#: trust coefficient times ||w|| / ||g||), Rprop [1e-4, 1] (lr is only its first step size, which its
+#: etas then adapt, so a wide range mostly changes the first steps).
+LR_RANGES: dict[str, tuple[float, float]] = {
+    # Prodigy's lr multiplies its own estimate d of the distance to the solution; the method is meant
+    # to be run at lr = 1 (Mishchenko & Defazio 2024, "Prodigy", recommend keeping the default 1), so
+    # a multiplier of 100 (the rule's upper end) is no setting anyone needs: one decade above 1.  Below,
+    # the rule's two decades stay: on the book's network the 2024 study (docs/optimizers-2024.md, on
+    # [1e-4, 10]) found its best lr at 0.02 - 0.84 and near-best accuracy from 0.01 to 4.6.
+    "prodigy": (0.01, 10.0),
+    # Adafactor's relative step is rho_t = min(lr, 1 / sqrt(t)) <= 1: every lr >= 1 gives the same run,
+    # so the range stops at 1 (it is also what the rule gives for its default 0.01: explicit to say why).
+    "adafactor": (1e-4, 1.0),
+}
+
+
 def _check_optimizer(name: str) -> str:
     return registry_name(name)  # raises ValueError naming the known ones
 
@@ -144,11 +183,71 @@ def grid_multiple(optimizers: list[str], space: str = "full") -> int:
     return m
 
 
-def _check_range(lr_range: tuple[float, float]) -> tuple[float, float]:
-    lo, hi = (float(v) for v in lr_range)
+def _check_range(lr_range: Any, optimizer: str | None = None) -> tuple[float, float]:
+    of = f" for {optimizer}" if optimizer else ""
+    try:
+        lo, hi = (float(v) for v in lr_range)
+    except (TypeError, ValueError):
+        raise ValueError(f"invalid lr range{of} {lr_range!r}: need two numbers (low, high)") from None
     if not (math.isfinite(lo) and math.isfinite(hi) and 0 < lo < hi):
-        raise ValueError(f"invalid lr range {lr_range!r}: need 0 < low < high, both finite")
+        raise ValueError(f"invalid lr range{of} {lr_range!r}: need 0 < low < high, both finite")
     return lo, hi
+
+
+def _round(x: float) -> float:
+    return float(f"{x:.12g}")  # as the configurations: the same JSON on every platform
+
+
+def default_lr_range(optimizer: str) -> tuple[float, float]:
+    """The lr range a sweep uses for ``optimizer`` unless told otherwise (see the module docstring).
+
+    >>> default_lr_range("sgd"), default_lr_range("adam"), default_lr_range("prodigy")
+    ((0.0001, 1.0), (1e-05, 0.1), (0.01, 10.0))
+    """
+    name = _check_optimizer(optimizer)
+    if name in LR_RANGES:
+        return _check_range(LR_RANGES[name], name)
+    lr0 = inspect.signature(get_optimizer(name)).parameters["lr"].default
+    if isinstance(lr0, bool) or not isinstance(lr0, (int, float)) or not (math.isfinite(lr0) and lr0 > 0):
+        raise ValueError(f"lr-range table: optimizer {name!r} has no numeric default lr ({lr0!r}); "
+                         "give it an entry in LR_RANGES")
+    return _round(lr0 * 10.0**-LR_DECADES), _round(lr0 * 10.0**LR_DECADES)
+
+
+def lr_range_source(optimizer: str, lr_range: tuple[float, float]) -> str:
+    """Where ``lr_range`` comes from for ``optimizer``: the table's exception, the rule, or the user."""
+    name = _check_optimizer(optimizer)
+    if tuple(float(v) for v in lr_range) != default_lr_range(name):
+        return "set for this sweep"
+    return "table (LR_RANGES)" if name in LR_RANGES else f"default lr × 10^±{LR_DECADES}"
+
+
+def resolve_lr_ranges(
+    optimizers: list[str] | tuple[str, ...],
+    lr_range: tuple[float, float] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> dict[str, tuple[float, float]]:
+    """optimizer -> the lr range it is tuned on, in the order of ``optimizers`` (registry names).
+
+    Precedence: ``overrides[name]`` (per optimizer; any registry spelling), then ``lr_range`` (one range
+    for all), then :func:`default_lr_range`.  An override for an optimizer that is not in
+    ``optimizers``, one given twice (two spellings), or an invalid range raises ``ValueError`` naming
+    the optimizer and the value.
+    """
+    names = [_check_optimizer(o) for o in optimizers]
+    common = None if lr_range is None else _check_range(lr_range)
+    per: dict[str, tuple[float, float]] = {}
+    for key, value in dict(overrides or {}).items():
+        try:
+            name = _check_optimizer(key)
+        except ValueError as exc:
+            raise ValueError(f"lr range given for an unknown optimizer: {exc}") from None
+        if name not in names:
+            raise ValueError(f"lr range given for {key!r}, which is not among the sweep's optimizers {names}")
+        if name in per:
+            raise ValueError(f"lr range given twice for {name!r} (as {key!r} too)")
+        per[name] = _check_range(value, name)
+    return {n: per.get(n) or common or default_lr_range(n) for n in names}
 
 
 def sample_configs(
@@ -156,7 +255,7 @@ def sample_configs(
     budget: int,
     *,
     method: str,
-    lr_range: tuple[float, float],
+    lr_range: tuple[float, float] | None = None,
     rng: np.random.Generator | None = None,
     space: str = "full",
     grid_budget_multiple: int | None = None,
@@ -166,14 +265,15 @@ def sample_configs(
     ``method="random"`` draws from the distributions above with ``rng`` (a
     ``np.random.Generator``, required); ``"grid"`` is deterministic and needs
     ``budget`` to be a multiple of the product of the non-lr grid sizes.
-    Values are rounded to 12 significant digits so that a configuration's
-    JSON, and thus its key in the store, is the same on every platform.
+    ``lr_range=None``: the optimizer's :func:`default_lr_range`.  Values are rounded to 12
+    significant digits so that a configuration's JSON, and thus its key in the store, is the same on
+    every platform.
     """
     if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
         raise ValueError(f"invalid budget={budget!r}: must be a positive integer (configurations per optimizer)")
     if method not in SEARCH_METHODS:
         raise ValueError(f"invalid search method={method!r}: must be one of {SEARCH_METHODS}")
-    lo, hi = _check_range(lr_range)
+    lo, hi = default_lr_range(optimizer) if lr_range is None else _check_range(lr_range, optimizer)
     dims = tuned_dimensions(optimizer, space)
     out: list[dict[str, float]] = []
     if method == "random":
