@@ -119,6 +119,21 @@ def test_divergence_is_recorded_not_raised(digits):
     json.dumps(res, allow_nan=False)  # no NaN leaks into the JSON
 
 
+def test_report_names_the_optimizers_run_far_from_their_own_default_lr(digits):
+    """Lion's default lr is 1e-4 (its paper: 3-10x below AdamW's): at the book's common 0.01 it is 100x
+    off, and the report says so; Adam (default 1e-3, 10x) and SGD (0.01, its own) are not named."""
+    from npoptim import Lion
+    from npoptim.report.markdown import training_paragraph
+
+    res = run_training(digits, optimizers=["sgd", "adam", "lion"], steps=5, seeds=1).results
+    assert {r["optimizer"]: r["default_lr"] for r in res["table"]} == {"sgd": 0.01, "adam": 1e-3, "lion": Lion().lr}
+    text = training_paragraph(res)
+    assert "Lion (default 0.0001) ran at a learning rate more than ten times away from its own default" in text
+    assert "Adam (default" not in text and "SGD (default" not in text
+    res = run_training(digits, optimizers=["lion"], lrs={"lion": 1e-4}, steps=5, seeds=1).results
+    assert "ten times away" not in training_paragraph(res)
+
+
 def test_default_selection_is_the_books_six_and_all_is_the_registry():
     from npoptim import ALL_OPTIMIZERS, BOOK_OPTIMIZERS
 

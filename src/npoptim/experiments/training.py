@@ -207,7 +207,8 @@ def run_training(
     table = []
     for name, lr in chosen.items():
         per_seed = list(runs[name].values())
-        row: dict[str, Any] = {"optimizer": name, "display_name": display_name(name), "lr": lr}
+        row: dict[str, Any] = {"optimizer": name, "display_name": display_name(name), "lr": lr,
+                               "default_lr": float(create_optimizer(name).hyperparameters["lr"])}
         for key in ("final_train_loss", "held_out_accuracy", "steps_to_target"):
             mean, std, count = _mean_std([r[key] for r in per_seed])
             row[key] = {"mean": mean, "std": std, "n": count}

@@ -137,6 +137,12 @@ def training_paragraph(res: Mapping[str, Any]) -> str:
     if len(lrs) == 1:
         out.append("The rate is the book's, not tuned per optimizer: with tuned rates the order can change, "
                    "and a small, easy data set separates the rules less than a large one.")
+    far = [r for r in rows if r.get("default_lr") and not 0.1 <= r["lr"] / r["default_lr"] <= 10]
+    if far:
+        which = ", ".join(f"{_name(r)} (default {r['default_lr']:g})" for r in far)
+        out.append(f"{which} ran at a learning rate more than ten times away from {'its' if len(far) == 1 else 'their'} "
+                   "own default, so {} numbers say more about that rate than about the rule; "
+                   "`--lr NAME=VALUE` sets one, `npoptim sweep` tunes them.".format("its" if len(far) == 1 else "their"))
     return " ".join(out)
 
 
