@@ -8,7 +8,11 @@ They hold no doctest, and the tests of the compiled path skip themselves with a 
 import importlib.util
 
 #: every module that imports numba at its top (tests/test_install.py checks this list is complete)
-NUMBA_MODULES = ["src/npoptim/optimizers/fused/kernels.py", "src/npoptim/optimizers/fused/serial.py"]
+NUMBA_MODULES = [
+    "src/npoptim/optimizers/fused/kernels.py",
+    "src/npoptim/optimizers/fused/serial.py",
+    "src/npoptim/optimizers/fused/tensor.py",
+]
 collect_ignore = [] if importlib.util.find_spec("numba") else list(NUMBA_MODULES)
 
 

@@ -497,3 +497,6 @@ def warm_up() -> None:
                 _load(cls, options, [dt], serial=True)
             if _warm_errors:
                 raise _warm_errors[0]
+    from . import parts  # hook: the whole-tensor rules' element loops (LAMB, LARS, Prodigy; fused/parts.py)
+
+    parts.warm_up()
