@@ -1,11 +1,13 @@
 """Time one step of the whole-tensor rules: LAMB, LARS, Prodigy, Muon, Adafactor (issue 15).
 
-    python benchmarks/bench_tensor.py                 # both cases, float32 (~1 min on 2 cores)
+    python benchmarks/bench_tensor.py                 # both cases, float32 (12 min here: see below)
     OPENBLAS_NUM_THREADS=1 python benchmarks/bench_tensor.py --budget 0.2   # one BLAS/torch thread, shorter
 
 On a machine shared with other jobs, multi-threaded BLAS steps are erratic (threads wait for cores);
 ``OPENBLAS_NUM_THREADS=1`` makes NumPy's BLAS single-threaded and this script then sets torch to as many
-threads (jax/XLA keeps its own pool).
+threads (jax/XLA keeps its own pool).  Most of the run is torch.optim.Muon on the 1024 x 1024 matrices
+(its Newton-Schulz runs in bfloat16: ~100 s a step on a CPU without fast bfloat16 products); ``--no-torch``
+or ``--rules`` shortens it.
 
 Cases: ``mlp`` -- the book's 784-100-100-100-100-10 network (5 weight matrices, 5 bias vectors,
 ~110K elements) and ``matrices`` -- four 1024 x 1024 matrices (4.2M elements).  Muon updates 2-D
