@@ -31,8 +31,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import io
 import importlib.util
+import io
 import os
 import platform
 import statistics
@@ -42,8 +42,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from npoptim.optimizers.registry import TENSOR_OPTIMIZERS
 from npoptim.optimizers import fused
+from npoptim.optimizers.registry import TENSOR_OPTIMIZERS
 
 RULES = ("lamb", "lars", "prodigy", "muon", "adafactor")
 COMPILED = ("lamb", "lars", "prodigy")  # the rules with compiled element loops
