@@ -15,8 +15,8 @@ results are the same bits as ``backend="numpy"``: the reductions are the same Nu
 arrays in both paths.
 
 When it runs: ``backend="numba"`` -- always (the first call compiles or loads the loops, in the
-calling thread).  ``backend="auto"`` -- for a call of at least :data:`fused.AUTO_MIN_ELEMENTS`
-parameter elements once the loops for its dtype are loaded; the first such call starts loading them in
+calling thread).  ``backend="auto"`` -- for a call (a ``dict`` of parameters) of at least
+:data:`fused.AUTO_MIN_ELEMENTS` parameter elements once the loops for its dtypes are loaded; the first such call starts loading them in
 a background thread and runs the NumPy path meanwhile (no compile ever blocks an "auto" call).  Smaller
 calls stay on NumPy.  Declined, per parameter (the reference code runs, same results): float16 and
 complex parameters, arrays that are not C-contiguous, aligned, native-endian ``np.ndarray``, read-only
