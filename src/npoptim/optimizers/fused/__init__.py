@@ -50,7 +50,7 @@ from typing import Any
 
 import numpy as np
 
-from . import small
+from . import parts, small  # parts: LAMB/LARS/Prodigy's loops, for warm_up
 from .layout import ndarray_layout as _ndarray_layout
 
 __all__ = ["BACKENDS", "numba_available", "try_update", "warm_up", "load_kernels", "declare_classes"]
@@ -497,6 +497,4 @@ def warm_up() -> None:
                 _load(cls, options, [dt], serial=True)
             if _warm_errors:
                 raise _warm_errors[0]
-    from . import parts  # hook: the whole-tensor rules' element loops (LAMB, LARS, Prodigy; fused/parts.py)
-
-    parts.warm_up()
+    parts.warm_up()  # hook: the element loops of LAMB, LARS, Prodigy (fused/parts.py)

@@ -14,26 +14,31 @@ the loops of :mod:`.tensor`, which repeat the reference's operations in its orde
 results are the same bits as ``backend="numpy"``: the reductions are the same NumPy calls on the same
 arrays in both paths.
 
-When it runs: ``backend="numba"`` -- always (the first call compiles or loads the loops, in the
-calling thread).  ``backend="auto"`` -- for a call (a ``dict`` of parameters) of at least
-:data:`fused.AUTO_MIN_ELEMENTS` parameter elements once the loops for its dtypes are loaded; the first such call starts loading them in
-a background thread and runs the NumPy path meanwhile (no compile ever blocks an "auto" call).  Smaller
-calls stay on NumPy.  Declined, per parameter (the reference code runs, same results): float16 and
-complex parameters, arrays that are not C-contiguous, aligned, native-endian ``np.ndarray``, read-only
-gradients (numba would compile another version for them) and a gradient that shares memory with its
-parameter or its state.
+When it runs: ``backend="numba"`` -- always (the first call compiles or loads the loops, in the calling
+thread). ``backend="auto"`` -- for a call (a ``dict`` of parameters) of at least
+:data:`AUTO_MIN_ELEMENTS` (2**18) parameter elements once the loops for its dtypes are loaded; the first
+such call starts loading them in a background thread and runs the NumPy path meanwhile (no compile ever
+blocks an "auto" call). Smaller calls stay on NumPy. Declined, per parameter (the reference code runs,
+same results): float16 and complex parameters, arrays that are not C-contiguous, aligned, native-endian
+``np.ndarray``, read-only gradients (numba would compile another version for them) and a gradient that
+shares memory with its parameter or its state.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import threading
 from typing import Any
 
 import numpy as np
 
-from . import AUTO_MIN_ELEMENTS, fast_path_possible
+__all__ = ["AUTO_MIN_ELEMENTS", "eligible", "kernels", "wanted", "warm_up"]
 
-__all__ = ["eligible", "kernels", "wanted", "warm_up"]
+#: ``backend="auto"`` uses the loops from this many parameter elements per call on: the value of
+#: ``fused.AUTO_MIN_ELEMENTS`` (a test checks they agree; this module does not import the package's
+#: ``__init__``, which imports it from ``fused.warm_up``).
+AUTO_MIN_ELEMENTS = 1 << 18
 
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _tensor: Any = None
@@ -59,7 +64,7 @@ def wanted(opt: Any, params: Any) -> bool:
         return False
     if backend == "numba":
         return True  # the backend setter refused "numba" without numba
-    if not isinstance(params, dict) or not fast_path_possible():
+    if not isinstance(params, dict) or not _numba_available():
         return False
     arrays = [p for p in params.values() if isinstance(p, np.ndarray)]
     if sum(p.size for p in arrays) < AUTO_MIN_ELEMENTS:
@@ -71,6 +76,12 @@ def wanted(opt: Any, params: Any) -> bool:
         return True
     _load_in_background(dtypes)
     return False
+
+
+@functools.cache
+def _numba_available() -> bool:
+    """Whether numba can be imported (checked without importing it)."""
+    return importlib.util.find_spec("numba") is not None
 
 
 def _load_in_background(dtypes: set[np.dtype]) -> None:
