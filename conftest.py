@@ -12,6 +12,7 @@ NUMBA_MODULES = [
     "src/npoptim/optimizers/fused/kernels.py",
     "src/npoptim/optimizers/fused/serial.py",
     "src/npoptim/optimizers/fused/rprop_asgd_sf.py",
+    "src/npoptim/optimizers/fused/tensor.py",
 ]
 collect_ignore = [] if importlib.util.find_spec("numba") else list(NUMBA_MODULES)
 

@@ -95,3 +95,29 @@ def test_small_call_benchmark_reports_every_contender_and_its_ratios(capsys, mar
             t = float(r[4])  # times printed to 0.1 us, ratios to 0.01
             lo, hi = (t - 0.05) / (teach + 0.05), (t + 0.05) / max(teach - 0.05, 1e-9)
             assert lo - 0.005 <= float(r[5]) <= hi + 0.005, r
+
+
+def test_whole_tensor_benchmark_reports_every_contender_and_its_ratios(capsys, markdown_rows):
+    """benchmarks/bench_tensor.py on a tiny budget: for each whole-tensor rule a NumPy row, a compiled row for
+    LAMB/LARS/Prodigy only, the peer where installed ("n/a" otherwise), and 'x npoptim numpy' is the ratio of
+    the printed times (to their rounding)."""
+    spec = importlib.util.spec_from_file_location("bench_tensor", BENCH.parent / "bench_tensor.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main(["--cases", "mlp", "--budget", "0.001", "--no-torch"]) == 0
+    rows = markdown_rows(capsys.readouterr().out, "| dtype")
+    impls = {(r[2], r[3]) for r in rows}
+    for rule in ("lamb", "lars", "prodigy", "muon", "adafactor"):
+        assert (rule, "npoptim numpy") in impls
+        assert ((rule, "npoptim numba") in impls) == (rule in ("lamb", "lars", "prodigy")), rule
+    has_optax = importlib.util.find_spec("optax") is not None
+    for rule in ("lamb", "lars"):
+        assert ((rule, "optax jit") in impls) == has_optax
+    for rule in ("prodigy", "muon", "adafactor"):  # --no-torch: their peers are left out, and say so
+        assert (rule, "peer") in impls
+    for r in rows:
+        if r[5] != "n/a":
+            ref = float(next(q[5] for q in rows if q[:3] == r[:3] and q[3] == "npoptim numpy"))
+            t = float(r[5])  # times printed to 0.001 ms, ratios to 0.01
+            lo, hi = (t - 0.0005) / (ref + 0.0005), (t + 0.0005) / max(ref - 0.0005, 1e-9)
+            assert lo - 0.005 <= float(r[6]) <= hi + 0.005, r

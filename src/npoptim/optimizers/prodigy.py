@@ -3,7 +3,13 @@
 A whole-call rule: its step-size estimate :math:`d` is one number for all the parameters of a call, so
 ``update`` makes two passes over the validated call (the base's one walk, ``_prepare``, checks
 everything first, and the base's clipping and non-finite policy run before anything is written).
-No compiled kernel; the dot products and sums are NumPy's (BLAS).
+The dot products and sums are NumPy's (BLAS).
+
+Compiled path (``backend="numba"``, or ``"auto"`` on large calls once loaded: :mod:`.fused.parts`):
+per parameter, the first pass's moments ``m``, ``v``, ``s`` are one compiled loop and the second
+pass's step another, the same operations in the same order and dtype as the NumPy code below, so the
+same bits; the dot product and the l1 norm stay the same NumPy calls on the same arrays.  float16,
+non-contiguous and other parameters the loops do not take run the NumPy code.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from ..errors import StateDictError
 from ..schedules import Schedule, resolve_lr
 from .base import Optimizer, flag, learning_rate, nonnegative, unit_interval
 from .checking import _skip_nonfinite
+from .fused import parts as _parts
 
 __all__ = ["Prodigy"]
 
@@ -149,10 +156,11 @@ class Prodigy(Optimizer):
         self.current_lr, self.last_update_backend = lr, "numpy"
         if not work:
             return
+        compiled = _parts.wanted(self, params)  # the compiled loops, for the parameters they take
         with np.errstate(all="ignore") if propagate else contextlib.nullcontext():
-            self._step(lr, work)
+            self._step(lr, work, compiled)
 
-    def _step(self, lr: float, work: list) -> None:
+    def _step(self, lr: float, work: list, compiled: bool = False) -> None:
         b1, b2, k = self.beta1, self.beta2, self.step_count
         b3 = math.sqrt(b2) if self.beta3 is None else self.beta3
         d, d0 = self.d, self.d0
@@ -167,17 +175,24 @@ class Prodigy(Optimizer):
             pc, gc = (p.astype(np.float32), g.astype(np.float32)) if wide else (p, g)
             s = {k_: (v.astype(np.float32) if wide else v) for k_, v in state.items() if k_ != "step"}
             if self.weight_decay and not self.decouple:
-                gc = gc + self.weight_decay * pc
+                gc = np.asarray(gc + self.weight_decay * pc)  # np.asarray: 0-d operands give a NumPy scalar
+            fast = compiled and not wide and _parts.eligible(pc, gc, s["m"], s["v"], s["s"])
             if lr > 0.0:
                 delta += (d / d0) * dlr * float(np.dot(gc.ravel(), (s["p0"] - pc).ravel()))
-                s["m"] *= b1
-                s["m"] += (d * (1.0 - b1)) * gc
-                s["v"] *= b2
-                s["v"] += (d * d * (1.0 - b2)) * (gc * gc)
-                s["s"] *= b3
-                s["s"] += ((d / d0) * (d if self.safeguard_warmup else dlr)) * gc
+                cm, cv, cs = d * (1.0 - b1), d * d * (1.0 - b2), (d / d0) * (d if self.safeguard_warmup else dlr)
+                if fast:
+                    c = _parts.scalars(pc.dtype, b1, cm, b2, cv, b3, cs)
+                    flat = _parts.flat
+                    _parts.kernels().prodigy_moments(flat(gc), flat(s["m"]), flat(s["v"]), flat(s["s"]), c)
+                else:
+                    s["m"] *= b1
+                    s["m"] += cm * gc
+                    s["v"] *= b2
+                    s["v"] += cv * (gc * gc)
+                    s["s"] *= b3
+                    s["s"] += cs * gc
                 denom_sum += float(np.sum(np.abs(s["s"])))
-            items.append((p, pc, gc, state, s, wide))
+            items.append((p, pc, gc, state, s, wide, fast))
         if denom_sum == 0.0:  # no estimate (as the reference: moments moved, nothing else)
             self._store(items)
             return
@@ -191,8 +206,15 @@ class Prodigy(Optimizer):
             object.__setattr__(self, "d_max", d_max)
             object.__setattr__(self, "d_numerator", numerator)
         object.__setattr__(self, "d", d)
-        for _, pc, gc, state, s, _ in items:  # second pass: the step, with the new d in the denominator
+        for _, pc, gc, state, s, _, fast in items:  # second pass: the step, with the new d in the denominator
             state["step"] += 1
+            if fast:
+                decay, keep = bool(self.weight_decay and self.decouple), -self.weight_decay * dlr
+                c = _parts.scalars(pc.dtype, d * self.eps, keep, dlr if b1 > 0.0 else dlr * d)
+                flat = _parts.flat
+                _parts.kernels().prodigy_step(flat(pc), flat(gc), flat(s["m"]), flat(s["v"]), c, decay, b1 > 0.0)
+                self.last_update_backend = "numba"
+                continue
             denom = np.sqrt(s["v"]) + d * self.eps
             if self.weight_decay and self.decouple:
                 pc += (-self.weight_decay * dlr) * pc
@@ -205,7 +227,7 @@ class Prodigy(Optimizer):
 
     @staticmethod
     def _store(items: list) -> None:
-        for p, pc, _, state, s, wide in items:
+        for p, pc, _, state, s, wide, _ in items:
             if wide:
                 p[...] = pc
                 for k_, v in s.items():

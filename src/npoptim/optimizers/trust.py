@@ -3,8 +3,14 @@
 Each parameter's step is rescaled by a *trust ratio* :math:`\\|w\\| / \\|u\\|`, a norm over the whole
 array, so ``_elementwise = False`` (``_rule`` sees the whole array) on the shared base
 (:class:`npoptim.optimizers.base.Optimizer`).  They follow ``optax.lamb`` and ``optax.lars``; the norms
-are NumPy's (BLAS); there is no compiled kernel (``backend="numba"`` runs this NumPy code).  A complex
-parameter is a pair of reals (its norm is the norm of the pairs).
+are NumPy's (BLAS).  A complex parameter is a pair of reals (its norm is the norm of the pairs).
+
+Compiled path (``backend="numba"``, or ``"auto"`` on large calls once loaded: :mod:`.fused.parts`): the
+element-wise parts around the norms run as compiled loops (LAMB: moments and direction in one loop, then
+``trust_ratio`` in NumPy, then the step; LARS: ``trust_ratio`` in NumPy, then velocity and step in one
+loop), the same operations in the same order and dtype as ``_rule``, so the same bits; the norms are
+the same NumPy calls on the same arrays.  Parameters the loops do not take (float16, complex,
+non-contiguous, ...) run ``_rule``.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import numpy as np
 
 from ..schedules import Schedule
 from .base import Optimizer, flag, learning_rate, nonnegative, unit_interval
+from .fused import parts as _parts
 
 __all__ = ["LAMB", "LARS", "trust_ratio"]
 
@@ -31,7 +38,17 @@ def trust_ratio(w: np.ndarray, u: np.ndarray, coefficient: float = 1.0, eps: flo
     return coefficient * wn / (un + eps)
 
 
-class LAMB(Optimizer):
+class _CompiledParts(Optimizer):
+    """The shared ``update`` of LAMB and LARS: decides once per call whether ``_apply`` may use the
+    compiled loops (:func:`.fused.parts.wanted`); everything else is :meth:`Optimizer.update`'s."""
+
+    def update(self, params, grads):
+        """:meth:`Optimizer.update` (the compiled loops where they apply: see the module docstring)."""
+        object.__setattr__(self, "_compiled_call", _parts.wanted(self, params))
+        super().update(params, grads)
+
+
+class LAMB(_CompiledParts):
     r"""LAMB, layer-wise adaptive moments for batch training (You et al., 2020,
     "Large batch optimization for deep learning: training BERT in 76 minutes",
     Algorithm 2), as ``optax.lamb``.
@@ -100,8 +117,21 @@ class LAMB(Optimizer):
             u += self.weight_decay * p
         p -= (self.current_lr * trust_ratio(p, u)) * u
 
+    def _apply(self, p, g, state):
+        m, v = state["m"], state["v"]
+        if not (self.__dict__.get("_compiled_call") and _parts.eligible(p, g, m, v)):
+            super()._apply(p, g, state)
+            return
+        k, t, b1, b2 = _parts.kernels(), state["step"], self.beta1, self.beta2
+        c = _parts.scalars(p.dtype, b1, 1.0 - b1, b2, 1.0 - b2, 1.0 - b1**t, 1.0 - b2**t, self.eps, self.weight_decay)
+        u = np.empty_like(p)
+        pf, uf = _parts.flat(p), _parts.flat(u)
+        k.lamb_direction(pf, _parts.flat(g), _parts.flat(m), _parts.flat(v), uf, c, bool(self.weight_decay))
+        k.scaled_step(pf, uf, _parts.scalars(p.dtype, self.current_lr * trust_ratio(p, u)))
+        self.last_update_backend = "numba"
 
-class LARS(Optimizer):
+
+class LARS(_CompiledParts):
     r"""LARS, layer-wise adaptive rate scaling (You, Gitman & Ginsburg, 2017,
     "Large batch training of convolutional networks"), as ``optax.lars``.
 
@@ -173,3 +203,15 @@ class LARS(Optimizer):
             p += mu * v - u
         else:
             p += v
+
+    def _apply(self, p, g, state):
+        v = state["v"]
+        if not (self.__dict__.get("_compiled_call") and _parts.eligible(p, g, v)):
+            super()._apply(p, g, state)
+            return
+        if self.weight_decay:  # L2 in g, as the base's _apply
+            g = np.asarray(g + self.weight_decay * p)
+        ratio = trust_ratio(p, g, self.trust_coefficient, self.eps)
+        c = _parts.scalars(p.dtype, self.current_lr * ratio, self.momentum)
+        _parts.kernels().lars_step(_parts.flat(p), _parts.flat(g), _parts.flat(v), c, bool(self.nesterov))
+        self.last_update_backend = "numba"

@@ -50,7 +50,7 @@ from typing import Any
 
 import numpy as np
 
-from . import small
+from . import parts, small  # parts: LAMB/LARS/Prodigy's loops, for warm_up
 from .layout import ndarray_layout as _ndarray_layout
 
 __all__ = ["BACKENDS", "numba_available", "try_update", "warm_up", "load_kernels", "declare_classes"]
@@ -110,10 +110,9 @@ def load_kernels() -> Any:
     global _kernels
     if _kernels is None:
         _configure_threading()
-        from . import kernels as k
-        from . import rprop_asgd_sf
+        from . import kernels as k, rprop_asgd_sf  # rprop_asgd_sf: issue 15's rules, in a module of their own
 
-        k.DRIVERS.update(rprop_asgd_sf.DRIVERS)  # the rules issue 15 added, kept in their own module
+        k.DRIVERS.update(rprop_asgd_sf.DRIVERS)
         _kernels = k
     return _kernels
 
@@ -153,8 +152,7 @@ class _Group:
         # at least one (empty) array to carry the dtype
         self.store = np.zeros((max(nslots, 1), total if nslots else 0), dtype)
         self.buffers = [self.store[s] for s in range(nslots)]
-        empty = np.zeros(0, dtype)
-        self.S = (self.buffers + [empty, empty, empty])[:3] if nslots else [empty, empty, empty]
+        self.S = (self.buffers + [np.zeros(0, dtype)] * 3)[:3]  # unused slots: an empty array of the dtype
         self.keyinfo = np.array(
             [[params[i].__array_interface__["data"][0], params[i].size] for i in idx], np.int64
         ).reshape(-1, 2)
@@ -499,3 +497,4 @@ def warm_up() -> None:
                 _load(cls, options, [dt], serial=True)
             if _warm_errors:
                 raise _warm_errors[0]
+    parts.warm_up()  # hook: the element loops of LAMB, LARS, Prodigy (fused/parts.py)
