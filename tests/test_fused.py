@@ -602,3 +602,46 @@ print(seen)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     assert int(out.stdout.split()[-1]) == 20
+
+
+#: Issue 15's kernels at the edges of their hyperparameters: zero and degenerate step-size bounds,
+#: averaging from the first step, mu_t that rounds to 1 in float32 only (t0 = 1 - 1e-8: mu_3 =
+#: 1/(1 + 1e-8), so the kernel must decide "copy" on the Python float, as the rule), no interpolation
+#: (momentum/beta1 0) or nearly all of it (0.99), no second-moment memory, eps = 0 with decay.
+EDGES = [
+    ("rprop", {"lr": 0.0, "step_sizes": (0.0, 1.0)}),
+    ("rprop", {"lr": 1e-3, "etas": (0.1, 3.0), "step_sizes": (1e-4, 1e-2)}),
+    ("rprop", {"lr": 0.5, "step_sizes": (0.5, 0.5)}),
+    ("asgd", {"t0": 0.0}),
+    ("asgd", {"t0": 2.5, "alpha": 0.0, "lambd": 0.0}),
+    ("asgd", {"lambd": 1.0, "lr": 0.5, "t0": 1 - 1e-8}),
+    ("schedulefreesgd", {"momentum": 0.0}),
+    ("schedulefreesgd", {"momentum": 0.99, "weight_decay": 0.1}),
+    ("schedulefreesgd", {"warmup_steps": 0, "weight_lr_power": 0.0, "r": 2.0}),
+    ("schedulefreeadamw", {"beta1": 0.0}),
+    ("schedulefreeadamw", {"eps": 0.0, "weight_decay": 0.5}),
+    ("schedulefreeadamw", {"beta2": 0.0, "lr": 1.0}),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("rule, extra", EDGES, ids=[f"{r}-{i}" for i, (r, _) in enumerate(EDGES)])
+@pytest.mark.parametrize("size", [5, fused.SERIAL_MAX_ELEMENTS + 7], ids=["serial", "parallel"])
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # the eps = 0 case's 0/0
+def test_issue_15_kernels_at_the_edges_of_their_hyperparameters(rule, extra, dtype, size):
+    """The serial and the parallel kernel, same bits as the rule, where branches and roundings differ."""
+    rng = np.random.default_rng(11)
+    p0 = {"a": rng.standard_normal(size).astype(dtype), "b": rng.standard_normal((3, 4)).astype(dtype)}
+    fast, ref = (OPTIMIZERS[rule](backend=b, **extra) for b in ("numba", "numpy"))
+    if extra.get("t0") == 1 - 1e-8:  # the case is what it claims: float32(mu_3) == 1 although mu_3 < 1
+        assert fast._scalars(3)[1] < 1 and np.float32(fast._scalars(3)[1]) == 1
+    pf, pr = copy(p0), copy(p0)
+    for step in range(7):
+        grads = {k: rng.standard_normal(v.shape).astype(dtype) for k, v in pf.items()}
+        grads["a"][::3] = 0.0  # sign 0 (Rprop), no move (the others' direction 0)
+        if step % 2:
+            grads["b"] = -grads["b"] if step == 3 else grads["b"]  # sign flips (Rprop waits a step)
+        fast.update(pf, grads)
+        ref.update(pr, grads)
+        assert fast.last_update_backend == "numba"
+        assert_same(fast, pf, ref, pr, equal_nan=True)  # eps = 0 and g = 0: 0/0, NaN on both paths alike
