@@ -130,7 +130,8 @@ def test_compiled_steps_around_evaluations_are_the_references_bits(cls, dtype):
     p0 = {"W": rng.standard_normal((30, 40)).astype(dtype), "b": rng.standard_normal(40).astype(dtype)}
     runs = {}
     for backend in BACKENDS:
-        opt, params = cls(lr=0.05, weight_decay=0.01, warmup_steps=2, backend=backend), {k: v.copy() for k, v in p0.items()}
+        opt = cls(lr=0.05, weight_decay=0.01, warmup_steps=2, backend=backend)
+        params = {k: v.copy() for k, v in p0.items()}
         g_rng, seen = np.random.default_rng(4), []
         for step in range(12):
             opt.update(params, {k: g_rng.standard_normal(v.shape).astype(dtype) for k, v in params.items()})

@@ -140,9 +140,10 @@ def training_paragraph(res: Mapping[str, Any]) -> str:
     far = [r for r in rows if r.get("default_lr") and not 0.1 <= r["lr"] / r["default_lr"] <= 10]
     if far:
         which = ", ".join(f"{_name(r)} (default {r['default_lr']:g})" for r in far)
-        out.append(f"{which} ran at a learning rate more than ten times away from {'its' if len(far) == 1 else 'their'} "
-                   "own default, so {} numbers say more about that rate than about the rule; "
-                   "`--lr NAME=VALUE` sets one, `npoptim sweep` tunes them.".format("its" if len(far) == 1 else "their"))
+        its = "its" if len(far) == 1 else "their"
+        out.append(f"{which} ran at a learning rate more than ten times away from {its} own default, so {its} "
+                   "numbers say more about that rate than about the rule; `--lr NAME=VALUE` sets one, "
+                   "`npoptim sweep` tunes them.")
     return " ".join(out)
 
 

@@ -110,8 +110,8 @@ def load_kernels() -> Any:
     global _kernels
     if _kernels is None:
         _configure_threading()
-        from . import kernels as k, rprop_asgd_sf  # rprop_asgd_sf: issue 15's rules, in a module of their own
-
+        from . import kernels as k
+        from . import rprop_asgd_sf  # issue 15's rules, in a module of their own
         k.DRIVERS.update(rprop_asgd_sf.DRIVERS)
         _kernels = k
     return _kernels

@@ -14,7 +14,7 @@ import numpy as np
 from numba import njit, prange
 
 from .kernels import _INLINE, _PARALLEL, _SERIAL, _grad, _piece
-from .serial import H, OK_SOME, REC, _ACTIVE, _ROW, _prologue, _views
+from .serial import _ACTIVE, _ROW, OK_SOME, REC, H, _prologue, _views
 
 # --- the element loops -------------------------------------------------------------------
 
