@@ -39,11 +39,15 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
 from npoptim.optimizers import fused
 from npoptim.optimizers.registry import TENSOR_OPTIMIZERS
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_update import jitted_optax_step, print_table  # noqa: E402  (as bench_small.py does)
 
 RULES = ("lamb", "lars", "prodigy", "muon", "adafactor")
 COMPILED = ("lamb", "lars", "prodigy")  # the rules with compiled element loops
@@ -90,29 +94,11 @@ def npoptim_step(rule: str, backend: str, base: dict, gsets: list[dict]) -> Call
 
 
 def optax_step(rule: str, base: dict, gsets: list[dict]) -> Callable[[], None]:
-    import jax
     import optax
 
     h = HYPER[rule]
-    tx = optax.lamb(h["lr"], weight_decay=h["weight_decay"]) if rule == "lamb" else optax.lars(
-        h["lr"], weight_decay=h["weight_decay"])
-    params = [jax.numpy.asarray(a) for a in base.values()]
-    grads = [[jax.numpy.asarray(g[k]) for k in base] for g in gsets]
-    state = [params, tx.init(params)]
-
-    @jax.jit
-    def jstep(p, s, g):
-        updates, s = tx.update(g, s, p)
-        return optax.apply_updates(p, updates), s
-
-    turn = iter(range(10**12))
-
-    def step() -> None:
-        p, s = jstep(state[0], state[1], grads[next(turn) % 2])
-        jax.block_until_ready(p)
-        state[0], state[1] = p, s
-
-    return step
+    make = optax.lamb if rule == "lamb" else optax.lars
+    return jitted_optax_step(make(h["lr"], weight_decay=h["weight_decay"]), base, gsets)
 
 
 def torch_step(rule: str, base: dict, gsets: list[dict]) -> Callable[[], None]:
@@ -155,14 +141,6 @@ def peer(rule: str, no_torch: bool) -> str | None:
     return "torch.optim" if hasattr(torch.optim, {"muon": "Muon", "adafactor": "Adafactor"}[rule]) else None
 
 
-def print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    print("| " + " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)) + " |")
-    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    for r in rows:
-        print("| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) + " |")
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rules", nargs="*", default=list(RULES), choices=list(RULES))
@@ -190,10 +168,6 @@ def main(argv: list[str] | None = None) -> int:
                     steps["npoptim numba"] = npoptim_step(rule, "numba", base, gsets)
                 name = peer(rule, args.no_torch)
                 if name == "optax jit":
-                    if dtype == "float64":
-                        import jax
-
-                        jax.config.update("jax_enable_x64", True)
                     steps[name] = optax_step(rule, base, gsets)
                 elif name is not None:
                     steps[name] = torch_step(rule, base, gsets)

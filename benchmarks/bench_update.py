@@ -231,11 +231,7 @@ def torch_step(torch, rule, mode, base, gsets):
 
 
 def optax_step(optax, rule, base, gsets):
-    """A jitted optax step (update + apply_updates), results blocked on."""
-    import jax
-
-    if next(iter(base.values())).dtype == np.float64:
-        jax.config.update("jax_enable_x64", True)
+    """A jitted optax step of the book's rule ``rule`` (see :func:`jitted_optax_step`)."""
     lr = 1e-3 if rule == "adam" else 0.01
     tx = {
         "sgd": lambda: optax.sgd(lr),
@@ -245,6 +241,17 @@ def optax_step(optax, rule, base, gsets):
         "rmsprop": lambda: optax.rmsprop(lr, decay=0.99, eps=1e-7),
         "adam": lambda: optax.adam(lr),
     }[rule]()
+    return jitted_optax_step(tx, base, gsets)
+
+
+def jitted_optax_step(tx, base, gsets):
+    """A step (update + apply_updates) of the optax transformation ``tx`` under ``jax.jit``, alternating
+    between the two gradient sets, results blocked on; float64 arrays turn jax's x64 mode on."""
+    import jax
+    import optax
+
+    if next(iter(base.values())).dtype == np.float64:
+        jax.config.update("jax_enable_x64", True)
     params = [jax.numpy.asarray(a) for a in base.values()]
     grads = [[jax.numpy.asarray(g[key]) for key in base] for g in gsets]
     state = [params, tx.init(params)]
